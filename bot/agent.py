@@ -1,0 +1,132 @@
+"""The pure tabular Q-learning engine: parameters, the TD rule and ε-greedy choice.
+
+Nothing here does I/O. Every function takes its randomness from a caller-owned
+``numpy.random.Generator`` so that a seed reproduces a run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+DEFAULT_GENRES: tuple[str, ...] = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
+
+
+def validate_genres(genres: Iterable[str]) -> tuple[str, ...]:
+    """Return the genres as a tuple, rejecting lists a Q-table cannot be built on."""
+    out = tuple(str(g).strip() for g in genres)
+    if any(not g for g in out):
+        raise ValueError(f"genres must not be empty strings: {list(out)!r}")
+    if len(out) < 2:
+        raise ValueError(f"need at least 2 genres, got {len(out)}: {list(out)!r}")
+    lowered = [g.casefold() for g in out]
+    dupes = sorted({g for g in out if lowered.count(g.casefold()) > 1})
+    if dupes:
+        raise ValueError(f"duplicate genres: {', '.join(dupes)}")
+    return out
+
+
+def _check(name: str, value: float, lo: float, hi: float, lo_open: bool, hi_open: bool) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentParams:
+    """Learning hyper-parameters; the defaults are the seed deck's."""
+
+    alpha: float = 0.1
+    gamma: float = 0.9
+    epsilon: float = 1.0
+    epsilon_decay: float = 0.995
+    epsilon_min: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check("alpha", self.alpha, 0.0, 1.0, lo_open=True, hi_open=False)
+        _check("gamma", self.gamma, 0.0, 1.0, lo_open=False, hi_open=True)
+        _check("epsilon", self.epsilon, 0.0, 1.0, lo_open=False, hi_open=False)
+        _check("epsilon_min", self.epsilon_min, 0.0, 1.0, lo_open=False, hi_open=False)
+        _check("epsilon_decay", self.epsilon_decay, 0.0, 1.0, lo_open=True, hi_open=False)
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def td_update(
+    q: np.ndarray, s: int, a: int, r: float, s_next: int, alpha: float, gamma: float
+) -> float:
+    """Apply Q(s,a) += α[r + γ·max Q(s',·) − Q(s,a)] in place and return the TD error."""
+    td_error = r + gamma * float(q[s_next].max()) - float(q[s, a])
+    q[s, a] += alpha * td_error
+    return td_error
+
+
+def greedy(row: np.ndarray, rng: np.random.Generator) -> int:
+    """Best action of one Q-row; ties are broken uniformly at random, never by position."""
+    best = np.flatnonzero(row == row.max())
+    if best.size == 1:
+        return int(best[0])
+    return int(best[rng.integers(best.size)])
+
+
+def epsilon_greedy(row: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+    """With probability ε a uniformly random action, otherwise a greedy one."""
+    if rng.random() < epsilon:
+        return int(rng.integers(row.size))
+    return greedy(row, rng)
+
+
+def decay_epsilon(epsilon: float, params: AgentParams) -> float:
+    """Multiply ε by the decay after one rewarded step, never going below the floor."""
+    return max(params.epsilon_min, epsilon * params.epsilon_decay)
+
+
+def greedy_policy(q: np.ndarray) -> list[int]:
+    """Deterministic per-row argmax for display; ties resolve to the first best column."""
+    return [int(i) for i in np.argmax(q, axis=1)]
+
+
+@dataclass(slots=True)
+class LearnerState:
+    """Everything a learner keeps about one listener.
+
+    ``q`` is the Q-table (rows: current genre, columns: suggested genre).
+    ``visits`` and ``reward_sum`` count rewarded steps per (state, action); the
+    seed learner ignores them, model-based learners build their reward model on them.
+    """
+
+    q: np.ndarray
+    epsilon: float
+    visits: np.ndarray = field(default=None)  # type: ignore[assignment]
+    reward_sum: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        n = self.q.shape[0]
+        if self.q.shape != (n, n):
+            raise ValueError(f"Q-table must be square, got shape {self.q.shape}")
+        if self.visits is None:
+            self.visits = np.zeros((n, n), dtype=np.int64)
+        if self.reward_sum is None:
+            self.reward_sum = np.zeros((n, n), dtype=np.float64)
+
+    @classmethod
+    def fresh(cls, n_genres: int, epsilon: float) -> LearnerState:
+        return cls(q=np.zeros((n_genres, n_genres), dtype=np.float64), epsilon=float(epsilon))
+
+    def copy(self) -> LearnerState:
+        return LearnerState(self.q.copy(), self.epsilon, self.visits.copy(), self.reward_sum.copy())
+
+
+def genre_index(genres: Sequence[str], name: str) -> int:
+    """Index of a genre by exact name; raises ValueError listing the valid genres."""
+    try:
+        return list(genres).index(name)
+    except ValueError:
+        raise ValueError(f"unknown genre {name!r}; choose one of {', '.join(genres)}") from None

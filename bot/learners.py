@@ -1,0 +1,67 @@
+"""Pluggable learners. Each one keeps a Q-table and updates it by TD.
+
+The service, the simulators and the CLI only see the :class:`Learner` protocol,
+so the seed's algorithm stays available unchanged as ``seed`` next to better ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from bot.agent import AgentParams, LearnerState, decay_epsilon, epsilon_greedy, td_update
+
+
+class Learner(Protocol):
+    """How one listener's state is initialised, acted on and updated."""
+
+    name: str
+    params: AgentParams
+
+    def initial_state(self, n_genres: int) -> LearnerState:
+        """A fresh state for a new listener."""
+        ...
+
+    def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
+        """The genre index to suggest from current genre ``s``."""
+        ...
+
+    def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
+        """Apply one rewarded step in place and return the TD error."""
+        ...
+
+
+class SeedLearner:
+    """The seed deck's algorithm: fixed α, ε decayed per step, ε-greedy (ties at random)."""
+
+    name = "seed"
+
+    def __init__(self, params: AgentParams | None = None) -> None:
+        self.params = params or AgentParams()
+
+    def initial_state(self, n_genres: int) -> LearnerState:
+        return LearnerState.fresh(n_genres, self.params.epsilon)
+
+    def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
+        return epsilon_greedy(state.q[s], state.epsilon, rng)
+
+    def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
+        td = td_update(state.q, s, a, r, s_next, self.params.alpha, self.params.gamma)
+        state.visits[s, a] += 1
+        state.reward_sum[s, a] += r
+        state.epsilon = decay_epsilon(state.epsilon, self.params)
+        return td
+
+
+LEARNERS: dict[str, Callable[[AgentParams], Learner]] = {"seed": SeedLearner}
+DEFAULT_LEARNER = "seed"
+
+
+def make_learner(name: str | None = None, params: AgentParams | None = None) -> Learner:
+    """Build a learner by name; an unknown name raises ValueError listing the known ones."""
+    key = (name or DEFAULT_LEARNER).strip().lower()
+    if key not in LEARNERS:
+        raise ValueError(f"unknown learner {name!r}; choose one of {', '.join(sorted(LEARNERS))}")
+    return LEARNERS[key](params or AgentParams())
