@@ -65,3 +65,19 @@ def make_learner(name: str | None = None, params: AgentParams | None = None) -> 
     if key not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; choose one of {', '.join(sorted(LEARNERS))}")
     return LEARNERS[key](params or AgentParams())
+
+
+class BatchLearner(Protocol):
+    """A learner that can also train many independent listeners at once (users axis first).
+
+    Batch state is a :class:`bot.batch.BatchState` (q (U,n,n), epsilon (U,),
+    visits (U,n,n), reward_sum (U,n,n)); each call advances every user one step.
+    """
+
+    def init_batch(self, n_users: int, n_genres: int): ...  # -> BatchState
+
+    def select_batch(self, bs, s: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+    def update_batch(
+        self, bs, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray
+    ) -> None: ...

@@ -1,0 +1,7 @@
+"""``python -m bot``: run the bot (default), or an offline subcommand."""
+
+import sys
+
+from bot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,49 @@
+"""The command-line front door. Subcommands live in small modules that register themselves.
+
+``bot.cli_sim`` adds ``simulate`` and ``compare``; ``bot.cli_ops`` adds ``run``,
+``qtable`` and ``console``. With no subcommand, ``run`` starts the bot.
+Every expected error ends as one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bot.errors import QTuneError
+
+SUBCOMMAND_MODULES = ("bot.cli_ops", "bot.cli_sim")
+DEFAULT_COMMAND = "run"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; we want a single clear line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bot", description="qtune: a Q-learning genre recommender")
+    subs = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not args_in or (args_in[0].startswith("-") and args_in[0] not in ("-h", "--help")):
+        args_in.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(args_in)
+    try:
+        return int(args.func(args) or 0)
+    except QTuneError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
