@@ -130,3 +130,54 @@ def genre_index(genres: Sequence[str], name: str) -> int:
         return list(genres).index(name)
     except ValueError:
         raise ValueError(f"unknown genre {name!r}; choose one of {', '.join(genres)}") from None
+
+
+@dataclass(slots=True)
+class BatchState:
+    """Many independent listeners' states, users axis first, for batched training."""
+
+    q: np.ndarray  # (U, n, n)
+    epsilon: np.ndarray  # (U,)
+    visits: np.ndarray  # (U, n, n)
+    reward_sum: np.ndarray  # (U, n, n)
+
+    @classmethod
+    def fresh(cls, n_users: int, n_genres: int, epsilon: float) -> BatchState:
+        shape = (n_users, n_genres, n_genres)
+        return cls(
+            q=np.zeros(shape),
+            epsilon=np.full(n_users, float(epsilon)),
+            visits=np.zeros(shape, dtype=np.int64),
+            reward_sum=np.zeros(shape),
+        )
+
+    def user(self, i: int) -> LearnerState:
+        """One user's state, copied out (e.g. to inspect or persist)."""
+        return LearnerState(
+            self.q[i].copy(),
+            float(self.epsilon[i]),
+            self.visits[i].copy(),
+            self.reward_sum[i].copy(),
+        )
+
+
+def greedy_batch(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row-wise argmax of (U, n) with ties broken uniformly at random."""
+    best = rows == rows.max(axis=1, keepdims=True)
+    return np.argmax(best * rng.random(rows.shape), axis=1)
+
+
+def td_update_batch(
+    q: np.ndarray,
+    s: np.ndarray,
+    a: np.ndarray,
+    r: np.ndarray,
+    s_next: np.ndarray,
+    alpha: float | np.ndarray,
+    gamma: float,
+) -> np.ndarray:
+    """The TD rule for every user at once; returns the TD errors, shape (U,)."""
+    idx = np.arange(q.shape[0])
+    td = r + gamma * q[idx, s_next].max(axis=1) - q[idx, s, a]
+    q[idx, s, a] += alpha * td
+    return td

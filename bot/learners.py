@@ -11,7 +11,16 @@ from typing import Protocol
 
 import numpy as np
 
-from bot.agent import AgentParams, LearnerState, decay_epsilon, epsilon_greedy, td_update
+from bot.agent import (
+    AgentParams,
+    BatchState,
+    LearnerState,
+    decay_epsilon,
+    epsilon_greedy,
+    greedy_batch,
+    td_update,
+    td_update_batch,
+)
 
 
 class Learner(Protocol):
@@ -54,30 +63,51 @@ class SeedLearner:
         state.epsilon = decay_epsilon(state.epsilon, self.params)
         return td
 
+    def init_batch(self, n_users: int, n_genres: int) -> BatchState:
+        return BatchState.fresh(n_users, n_genres, self.params.epsilon)
 
-LEARNERS: dict[str, Callable[[AgentParams], Learner]] = {"seed": SeedLearner}
+    def select_batch(self, bs: BatchState, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_users, n = bs.q.shape[0], bs.q.shape[1]
+        greedy = greedy_batch(bs.q[np.arange(n_users), s], rng)
+        explore = rng.random(n_users) < bs.epsilon
+        return np.where(explore, rng.integers(n, size=n_users), greedy)
+
+    def update_batch(
+        self, bs: BatchState, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray
+    ) -> None:
+        p = self.params
+        td_update_batch(bs.q, s, a, r, s_next, p.alpha, p.gamma)
+        idx = np.arange(bs.q.shape[0])
+        bs.visits[idx, s, a] += 1
+        bs.reward_sum[idx, s, a] += r
+        np.maximum(bs.epsilon * p.epsilon_decay, p.epsilon_min, out=bs.epsilon)
+
+
+class BatchLearner(Learner, Protocol):
+    """A learner that can also train many independent listeners at once (users axis first).
+
+    Each call advances every user one step; this is what makes ``compare`` and the
+    benchmarks fast (numpy over the users axis instead of a Python loop per user).
+    """
+
+    def init_batch(self, n_users: int, n_genres: int) -> BatchState: ...
+
+    def select_batch(
+        self, bs: BatchState, s: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray: ...
+
+    def update_batch(
+        self, bs: BatchState, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray
+    ) -> None: ...
+
+
+LEARNERS: dict[str, Callable[[AgentParams], BatchLearner]] = {"seed": SeedLearner}
 DEFAULT_LEARNER = "seed"
 
 
-def make_learner(name: str | None = None, params: AgentParams | None = None) -> Learner:
+def make_learner(name: str | None = None, params: AgentParams | None = None) -> BatchLearner:
     """Build a learner by name; an unknown name raises ValueError listing the known ones."""
     key = (name or DEFAULT_LEARNER).strip().lower()
     if key not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; choose one of {', '.join(sorted(LEARNERS))}")
     return LEARNERS[key](params or AgentParams())
-
-
-class BatchLearner(Protocol):
-    """A learner that can also train many independent listeners at once (users axis first).
-
-    Batch state is a :class:`bot.batch.BatchState` (q (U,n,n), epsilon (U,),
-    visits (U,n,n), reward_sum (U,n,n)); each call advances every user one step.
-    """
-
-    def init_batch(self, n_users: int, n_genres: int): ...  # -> BatchState
-
-    def select_batch(self, bs, s: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
-
-    def update_batch(
-        self, bs, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray
-    ) -> None: ...
