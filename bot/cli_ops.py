@@ -1,0 +1,106 @@
+"""Operator subcommands: ``run`` (the bot), ``qtable USER_ID [--json]`` and ``console``.
+
+Each handler returns an exit code. Expected errors (bad configuration, an unknown user
+id, ...) are :class:`bot.errors.QTuneError` and end as one line on stderr with exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, open_service
+from bot.errors import InvalidRequest
+from bot.textview import format_policy, format_q_table, table_dict, table_summary
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="start the Discord bot (the default)",
+        description="Start the Discord bot. Settings come from the environment and .env.",
+    )
+    run.set_defaults(func=cmd_run)
+
+    qtable = subparsers.add_parser(
+        "qtable",
+        help="print a user's Q-table from the database",
+        description="Print a user's Q-table, ε and reward count. Safe while the bot runs.",
+    )
+    qtable.add_argument("user_id", type=_user_id, help="the Discord user id")
+    qtable.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    qtable.add_argument("--db", help="database file (default: QTUNE_DB)")
+    qtable.set_defaults(func=cmd_qtable)
+
+    console = subparsers.add_parser(
+        "console",
+        help="try the recommender in the terminal, without Discord",
+        description=(
+            "An offline console over the same service and database as the bot: type a "
+            "genre, get a suggestion, answer y or n, and watch the table learn."
+        ),
+    )
+    console.add_argument(
+        "--user-id",
+        type=_user_id,
+        default=None,
+        help="whose table to use (default: the console's own listener, id 1)",
+    )
+    console.add_argument("--db", help="database file (default: QTUNE_DB)")
+    console.set_defaults(func=cmd_console)
+
+
+def _user_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a user id: {text!r}") from None
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(f"not a user id: {text!r}")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import run
+
+    settings = Settings.from_env()
+    settings.require_token()
+    return asyncio.run(run(settings))
+
+
+def cmd_qtable(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    db = Path(args.db) if args.db else settings.db_path
+    if not db.exists():
+        raise ConfigError(f"no database at {db} (QTUNE_DB); the bot has not stored anything yet")
+    view = asyncio.run(_read_table(settings, db, args.user_id))
+    if args.json:
+        sys.stdout.write(json.dumps(table_dict(view), indent=2) + "\n")
+    else:
+        sys.stdout.write(
+            f"User {view.user_id} · {table_summary(view)}\n"
+            f"{format_q_table(view.genres, view.q, view.policy)}\n"
+            f"(* = best next genre)  policy: {format_policy(view.policy)}\n"
+        )
+    return 0
+
+
+async def _read_table(settings: Settings, db: Path, user_id: int):
+    service, storage = await open_service(settings, db)
+    try:
+        return await service.table(user_id)
+    finally:
+        await storage.close()
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from bot.console import CONSOLE_USER_ID, run_console
+
+    settings = Settings.from_env()
+    user_id = args.user_id if args.user_id is not None else CONSOLE_USER_ID
+    if user_id <= 0:
+        raise InvalidRequest("--user-id must be positive")
+    return run_console(settings, db_path=Path(args.db) if args.db else None, user_id=user_id)

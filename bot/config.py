@@ -1,0 +1,292 @@
+"""Settings for the bot, the console and the operator CLI, read from the environment.
+
+``.env`` (in the working directory) is loaded with python-dotenv but never overrides a
+variable that is already set in the real environment. Every value is validated once, at
+start: a bad one raises :class:`ConfigError`, a one-line message that names the variable.
+The token is never part of any message, ``repr`` or log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bot.agent import DEFAULT_GENRES, AgentParams, validate_genres
+from bot.errors import QTuneError
+from bot.learners import DEFAULT_LEARNER, LEARNERS, make_learner
+
+DEFAULT_DB = "data/qtune.sqlite3"
+DEFAULT_API_BASE = "https://discord.com/api/v10"
+DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
+EPISODES_HARD_CAP = 100_000
+DEFAULT_COOLDOWN = 3.0
+DEFAULT_LOOP_LAG_INTERVAL = 0.05
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(QTuneError):
+    """A missing or invalid setting. The message names the variable, never the token."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with :meth:`from_env`; the defaults are the seed's."""
+
+    token: str | None = field(default=None, repr=False, compare=False)
+    db_path: Path = Path(DEFAULT_DB)
+    dev_guild: int | None = None
+    genres: tuple[str, ...] = DEFAULT_GENRES
+    params: AgentParams = field(default_factory=AgentParams)
+    learner: str = DEFAULT_LEARNER
+    like_reward: float = 10.0
+    dislike_reward: float = -5.0
+    log_level: str = "INFO"
+    cooldown: float = DEFAULT_COOLDOWN
+    max_episodes: int = EPISODES_HARD_CAP
+    guild_ready_timeout: float = 2.0
+    loop_lag_interval: float | None = None
+    api_base: str = DEFAULT_API_BASE
+    gateway_url: str = DEFAULT_GATEWAY_URL
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: str | os.PathLike = ".env"
+    ) -> Settings:
+        """Read and validate every setting.
+
+        With ``environ=None`` the process environment is used, completed by ``env_file``
+        (values already in the environment win). A given mapping is used as-is.
+        """
+        env = _with_dotenv(os.environ, Path(env_file)) if environ is None else dict(environ)
+        token = (env.get("DISCORD_TOKEN") or "").strip() or None
+        try:
+            return cls._parse(env, token)
+        except ConfigError as exc:
+            raise ConfigError(redact(str(exc), token)) from None
+
+    @classmethod
+    def _parse(cls, env: Mapping[str, str], token: str | None) -> Settings:
+        if token is not None and any(c.isspace() for c in token):
+            raise ConfigError("DISCORD_TOKEN contains whitespace; paste the token exactly")
+        params = _params(env)
+        learner = _text(env, "QTUNE_LEARNER", DEFAULT_LEARNER).lower()
+        try:
+            make_learner(learner, params)
+        except ValueError:
+            known = ", ".join(sorted(LEARNERS))
+            raise ConfigError(
+                f"QTUNE_LEARNER: unknown learner {learner!r}; choose one of {known}"
+            ) from None
+        genres_raw = env.get("QTUNE_GENRES", "")
+        genres = DEFAULT_GENRES
+        if genres_raw.strip():
+            try:
+                genres = validate_genres(genres_raw.split(","))
+            except ValueError as exc:
+                raise ConfigError(f"QTUNE_GENRES: {exc}") from None
+        db = _text(env, "QTUNE_DB", DEFAULT_DB)
+        max_episodes = _int(env, "QTUNE_MAX_EPISODES", EPISODES_HARD_CAP)
+        if not 1 <= max_episodes <= EPISODES_HARD_CAP:
+            raise ConfigError(
+                f"QTUNE_MAX_EPISODES must be between 1 and {EPISODES_HARD_CAP:,}, "
+                f"got {max_episodes}"
+            )
+        return cls(
+            token=token,
+            db_path=Path(db).expanduser(),
+            dev_guild=_snowflake(env, "QTUNE_DEV_GUILD"),
+            genres=genres,
+            params=params,
+            learner=learner,
+            like_reward=_float(env, "QTUNE_REWARD_LIKE", 10.0),
+            dislike_reward=_float(env, "QTUNE_REWARD_DISLIKE", -5.0),
+            log_level=_log_level(env),
+            cooldown=_float(env, "QTUNE_COOLDOWN", DEFAULT_COOLDOWN, lo=0.0, hi=3600.0),
+            max_episodes=max_episodes,
+            guild_ready_timeout=_float(env, "QTUNE_GUILD_READY_TIMEOUT", 2.0, lo=0.0, hi=60.0),
+            loop_lag_interval=_loop_lag(env),
+            api_base=_url(env, "DISCORD_API_BASE", DEFAULT_API_BASE, ("http", "https")),
+            gateway_url=_url(env, "DISCORD_GATEWAY_URL", DEFAULT_GATEWAY_URL, ("ws", "wss")),
+        )
+
+    def require_token(self) -> str:
+        """The token, or a ConfigError saying it is missing (only ``run`` needs it)."""
+        if not self.token:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set; put it in the environment or in .env (see .env.example)"
+            )
+        return self.token
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelName(self.log_level)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced (no-op for a short/absent one)."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "[redacted]")
+    return text
+
+
+def _with_dotenv(environ: Mapping[str, str], path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    merged: dict[str, str] = {}
+    if path.is_file():
+        try:
+            values = dotenv_values(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+        merged.update({k: v for k, v in values.items() if v is not None})
+    merged.update(environ)  # the real environment always wins
+    return merged
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or "").strip()
+    return value or default
+
+
+def _float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip().replace("_", "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _snowflake(env: Mapping[str, str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 2**64:
+        raise ConfigError(f"{name} must be a Discord id (a positive whole number), got {raw!r}")
+    return int(raw)
+
+
+def _params(env: Mapping[str, str]) -> AgentParams:
+    defaults = AgentParams()
+    values = {
+        "alpha": _float(env, "QTUNE_ALPHA", defaults.alpha),
+        "gamma": _float(env, "QTUNE_GAMMA", defaults.gamma),
+        "epsilon": _float(env, "QTUNE_EPSILON", defaults.epsilon),
+        "epsilon_decay": _float(env, "QTUNE_EPSILON_DECAY", defaults.epsilon_decay),
+        "epsilon_min": _float(env, "QTUNE_EPSILON_MIN", defaults.epsilon_min),
+    }
+    try:
+        return AgentParams(**values)
+    except ValueError as exc:
+        # AgentParams names the field ("alpha must be in (0, 1], got 2.0"): name the variable.
+        message = str(exc)
+        field_name = message.split(" ", 1)[0]
+        raise ConfigError(f"QTUNE_{field_name.upper()}: {message}") from None
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = _text(env, "QTUNE_LOG_LEVEL", "INFO").upper()
+    if raw == "WARN":
+        raw = "WARNING"
+    if raw not in _LEVELS:
+        raise ConfigError(f"QTUNE_LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {raw!r}")
+    return raw
+
+
+def _loop_lag(env: Mapping[str, str]) -> float | None:
+    raw = (env.get("QTUNE_LOOP_LAG") or "").strip().lower()
+    if raw in _FALSE:
+        return None
+    if raw in _TRUE:
+        return DEFAULT_LOOP_LAG_INTERVAL
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.001 <= value <= 60.0):
+        raise ConfigError(
+            f"QTUNE_LOOP_LAG must be on, off or a sampling interval in seconds "
+            f"(0.001 to 60), got {raw!r}"
+        )
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL; expected {wanted}host[/path]") from None
+    if parts.username or parts.password:
+        raise ConfigError(f"{name} must not contain credentials")
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ConfigError(f"{name} must be an {wanted} URL with a host, got {_safe_url(raw)!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not have a query string or fragment")
+    if name == "DISCORD_API_BASE":
+        return raw.rstrip("/")
+    return raw
+
+
+def _safe_url(raw: str) -> str:
+    return raw if len(raw) <= 80 else raw[:77] + "..."
+
+
+async def open_service(settings: Settings, db_path: str | os.PathLike | None = None):
+    """Open the storage and build the service from the settings: ``(service, storage)``.
+
+    The caller owns the storage and must ``await storage.close()``.
+    """
+    from storage.sqlite import SQLiteStorage
+
+    from bot.service import QTuneService
+
+    storage = await SQLiteStorage.open(Path(db_path or settings.db_path), genres=settings.genres)
+    try:
+        service = QTuneService(
+            storage,
+            genres=settings.genres,
+            learner=make_learner(settings.learner, settings.params),
+            like_reward=settings.like_reward,
+            dislike_reward=settings.dislike_reward,
+            max_episodes=settings.max_episodes,
+        )
+    except BaseException:
+        await storage.close()
+        raise
+    return service, storage

@@ -1,0 +1,56 @@
+"""Plain-text renderings of a user's table, shared by the cogs, the console and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+CORNER = "now \\ next"
+
+
+def format_q_table(genres: Sequence[str], q: np.ndarray, policy: Mapping[str, str]) -> str:
+    """A monospace Q-table: rows are the current genre, columns the suggestion.
+
+    The best suggestion of each row (``policy[row]``) is marked with ``*``.
+    """
+    q = np.asarray(q, dtype=float)
+    cells = [
+        [f"{q[i, j]:.2f}" + ("*" if policy.get(s) == a else " ") for j, a in enumerate(genres)]
+        for i, s in enumerate(genres)
+    ]
+    first = max(len(CORNER), *(len(g) for g in genres))
+    widths = [max(len(a), *(len(row[j]) for row in cells)) for j, a in enumerate(genres)]
+    lines = [
+        "  ".join([CORNER.ljust(first), *(a.rjust(w) for a, w in zip(genres, widths, strict=True))])
+    ]
+    for s, row in zip(genres, cells, strict=True):
+        lines.append(
+            "  ".join([s.ljust(first), *(c.rjust(w) for c, w in zip(row, widths, strict=True))])
+        )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def format_policy(policy: Mapping[str, str]) -> str:
+    """``Pop→Pop, Rock→Jazz, ...`` in the order of the mapping."""
+    return ", ".join(f"{s}→{a}" for s, a in policy.items())
+
+
+def table_summary(view: Any) -> str:
+    """One line: ε, rewards applied and the current genre of a TableView."""
+    current = view.current_genre or "none yet"
+    plural = "" if view.rewards == 1 else "s"
+    return f"ε = {view.epsilon:.3f} · {view.rewards} reward{plural} applied · now on {current}"
+
+
+def table_dict(view: Any) -> dict[str, Any]:
+    """JSON-ready form of a TableView (the ``qtable --json`` keys)."""
+    return {
+        "user_id": int(view.user_id),
+        "genres": list(view.genres),
+        "q_table": [[float(x) for x in row] for row in np.asarray(view.q, dtype=float)],
+        "epsilon": float(view.epsilon),
+        "rewards": int(view.rewards),
+        "current_genre": view.current_genre,
+    }

@@ -1,0 +1,66 @@
+"""/qtable: a user's Q-table as an annotated heatmap plus a monospace table."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.textview import format_q_table, table_summary
+from cogs.common import service_of
+
+MAX_TEXT = 1800  # Discord allows 2000 characters per message
+
+
+def table_message(name: str, view) -> str:
+    text = format_q_table(view.genres, view.q, view.policy)
+    body = f"```\n{text}\n```" if len(text) <= MAX_TEXT else "(table too wide for text; see image)"
+    return f"**Q-table for {name}** · {table_summary(view)}\n{body}\n-# * = best next genre"
+
+
+def render_qtable_png(view, title: str) -> bytes:
+    from bot.charts import qtable_png  # matplotlib is imported lazily, off the event loop
+
+    return qtable_png(view.genres, view.q, title=title)
+
+
+class Table(commands.Cog):
+    """Show what the bot has learned about a listener."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="qtable", description="Show what I've learned about your taste")
+    @app_commands.describe(
+        user="Whose table (someone else's needs Manage Server)",
+        public="Show it to the channel instead of only you",
+    )
+    async def qtable(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User | None = None,
+        public: bool = False,
+    ) -> None:
+        target = user or interaction.user
+        if target.id != interaction.user.id:
+            perms = interaction.permissions
+            if interaction.guild_id is None or not perms.manage_guild:
+                raise app_commands.MissingPermissions(["manage_guild"])
+        service = service_of(self.bot)
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        async with self.bot.activity():
+            view = await service.table(target.id)
+        name = target.display_name
+        png = await asyncio.to_thread(render_qtable_png, view, f"Q-table for {name}")
+        await interaction.followup.send(
+            table_message(name, view),
+            file=discord.File(io.BytesIO(png), "qtable.png"),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Table(bot))
