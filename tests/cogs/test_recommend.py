@@ -1,0 +1,170 @@
+"""/nowplaying and the reaction listener, over a fake service and narrow discord fakes."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot.config import Settings
+from bot.errors import UnknownGenre
+from cogs.common import THUMBS_DOWN, THUMBS_UP, Cooldowns, per_user_cooldown
+from cogs.recommend import Recommend
+from tests.cogs.conftest import FakeBot, FakeInteraction, FakeService, FeedbackResult, kinds
+
+
+async def nowplaying(cog: Recommend, interaction, genre: str) -> None:
+    await Recommend.nowplaying.callback(cog, interaction, genre)
+
+
+async def test_nowplaying_records_before_adding_reactions(fake_bot, service):
+    cog = Recommend(fake_bot)
+    inter = FakeInteraction(fake_bot, user_id=42, guild_id=7, channel_id=8, message_id=1234)
+    await nowplaying(cog, inter, "  rOcK ")
+
+    assert kinds(service.events) == [
+        "recommend",
+        "send_message",
+        "original_response",
+        "record",
+        "react",
+        "react",
+    ]
+    assert service.events[0] == ("recommend", 42, "Rock")
+    _, content, kwargs = service.events[1]
+    assert "Rock" in content
+    assert "Jazz" in content
+    assert THUMBS_UP in content
+    assert THUMBS_DOWN in content
+    assert not kwargs.get("ephemeral")  # the reply is public
+    _, message_id, suggestion, guild_id, channel_id = service.events[3]
+    assert (message_id, guild_id, channel_id) == (1234, 7, 8)
+    assert (suggestion.state, suggestion.action) == ("Rock", "Jazz")
+    assert service.events[4][2] == THUMBS_UP
+    assert service.events[5][2] == THUMBS_DOWN
+    assert fake_bot.busy == 0
+
+
+async def test_nowplaying_accepts_aliases(fake_bot, service):
+    cog = Recommend(fake_bot)
+    await nowplaying(cog, FakeInteraction(fake_bot), "hip hop")
+    assert service.events[0] == ("recommend", 42, "HipHop")
+
+
+async def test_unknown_genre_stores_nothing_and_lists_genres(fake_bot, service):
+    cog = Recommend(fake_bot)
+    with pytest.raises(UnknownGenre) as info:
+        await nowplaying(cog, FakeInteraction(fake_bot), "polka")
+    assert service.events == []  # no recommendation, no reply, no reactions
+    for genre in service.genres:
+        assert genre in str(info.value)
+
+
+async def test_missing_reaction_permission_is_explained_privately(fake_bot, service):
+    cog = Recommend(fake_bot)
+    inter = FakeInteraction(fake_bot, forbid_reactions=True)
+    await nowplaying(cog, inter, "pop")
+    assert "record" in kinds(service.events)
+    kind, content, kwargs = service.events[-1]
+    assert kind == "followup"
+    assert kwargs["ephemeral"] is True
+    assert "Add Reactions" in content
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("", ["Pop", "Rock", "Jazz", "Classical", "HipHop"]),
+        ("ro", ["Rock"]),
+        ("CLASS", ["Classical"]),
+        ("hip-hop", ["HipHop"]),
+        ("zzz", []),
+    ],
+)
+async def test_autocomplete(fake_bot, typed, expected):
+    cog = Recommend(fake_bot)
+    choices = await Recommend.genre_autocomplete(cog, FakeInteraction(fake_bot), typed)
+    assert [c.value for c in choices] == expected
+
+
+def reaction(emoji: str, user_id: int = 42, message_id: int = 1234, **extra):
+    data = {
+        "user_id": user_id,
+        "message_id": message_id,
+        "channel_id": 8,
+        "guild_id": 7,
+        "emoji": {"name": emoji, "id": None},
+        "type": 0,
+        **extra,
+    }
+    return discord.RawReactionActionEvent(data, discord.PartialEmoji(name=emoji), "REACTION_ADD")
+
+
+@pytest.mark.parametrize(("emoji", "liked"), [(THUMBS_UP, True), (THUMBS_DOWN, False)])
+async def test_thumbs_become_feedback(fake_bot, service, emoji, liked):
+    cog = Recommend(fake_bot)
+    await cog.on_raw_reaction_add(reaction(emoji, message_author_id=999))
+    assert service.events == [("feedback", 1234, 42, liked)]
+
+
+async def test_ignored_reactions_never_reach_the_service(fake_bot, service, caplog):
+    cog = Recommend(fake_bot)
+    caplog.set_level(logging.DEBUG, logger="qtune")
+    await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=999))  # the bot's own echo
+    await cog.on_raw_reaction_add(reaction("🎉"))  # other emoji
+    await cog.on_raw_reaction_add(reaction(THUMBS_UP, message_author_id=555))  # not our message
+    bot_member = reaction(THUMBS_UP, user_id=77)
+    bot_member.member = SimpleNamespace(bot=True)
+    await cog.on_raw_reaction_add(bot_member)
+    assert service.events == []
+    ignored = [r for r in caplog.records if "ignored" in r.getMessage()]
+    assert len(ignored) == 4
+    assert all(r.levelno == logging.DEBUG for r in ignored)
+
+
+async def test_rejected_feedback_is_a_debug_line(fake_bot, service, caplog):
+    service.feedback_result = FeedbackResult(False, "not_requester")
+    cog = Recommend(fake_bot)
+    caplog.set_level(logging.DEBUG, logger="qtune")
+    await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=5))
+    assert service.events == [("feedback", 1234, 5, True)]
+    assert any("not_requester" in r.getMessage() for r in caplog.records)
+
+
+async def test_feedback_failure_is_logged_not_raised(fake_bot, service, caplog):
+    async def broken(*args):
+        raise RuntimeError("database is on fire")
+
+    service.feedback = broken
+    cog = Recommend(fake_bot)
+    await cog.on_raw_reaction_add(reaction(THUMBS_UP))
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors
+    assert errors[0].exc_info is not None
+
+
+def test_cooldowns_per_user_and_command():
+    now = [100.0]
+    cd = Cooldowns(3.0, clock=lambda: now[0])
+    assert cd.hit("nowplaying", 1) is None
+    assert cd.hit("nowplaying", 1) == pytest.approx(3.0)
+    assert cd.hit("nowplaying", 2) is None  # another user
+    assert cd.hit("simulate", 1) is None  # another command
+    now[0] += 3.01
+    assert cd.hit("nowplaying", 1) is None
+    assert Cooldowns(0).hit("x", 1) is None
+    assert Cooldowns(0).hit("x", 1) is None
+
+
+async def test_cooldown_check_raises_command_on_cooldown():
+    bot = FakeBot(FakeService(), Settings())
+    check = per_user_cooldown("nowplaying")(lambda: None).__discord_app_commands_checks__[0]
+    inter = FakeInteraction(bot)
+    assert await check(inter) is True
+    with pytest.raises(app_commands.CommandOnCooldown) as info:
+        await check(inter)
+    assert 0 < info.value.retry_after <= bot.settings.cooldown
+    assert await check(FakeInteraction(bot, user_id=43)) is True
