@@ -32,6 +32,14 @@ SYNC_HASH_KEY = "app_commands_hash"
 LOOP_LAG_KEY = "loop_lag_max_ms"
 RECONCILE_MAX_AGE = 24 * 3600.0
 SHUTDOWN_GRACE = 10.0
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    attach_files=True,
+    add_reactions=True,
+    read_message_history=True,
+)  # 117824
 
 
 def apply_endpoints(settings: Settings) -> None:
@@ -91,6 +99,7 @@ class QTuneBot(commands.Bot):
 
     def __init__(self, settings: Settings, *, service: Any = None) -> None:
         apply_endpoints(settings)
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=make_intents(),
@@ -142,6 +151,13 @@ class QTuneBot(commands.Bot):
             user.id if user else "?",
             len(self.guilds),
         )
+        if self._ready_count == 1 and user is not None:
+            url = discord.utils.oauth_url(
+                self.application_id or user.id,
+                permissions=INVITE_PERMISSIONS,
+                scopes=("bot", "applications.commands"),
+            )
+            log.info("invite me with %s", url)
         if self._ready_count > 1:  # a new session after a reconnect: catch up again
             self.spawn(self.reconcile_pending(), "qtune-reconcile")
 
