@@ -824,6 +824,10 @@ class FakeDiscord:
         await self._notify()
         return bool(await self._dispatch_reaction(msg, user_id, emoji))
 
+    async def dispatch_reaction(self, message_id: int, user_id: int, emoji: str) -> int:
+        """Push ``MESSAGE_REACTION_ADD`` without changing the state (a duplicate or an echo)."""
+        return await self._dispatch_reaction(self.messages[message_id], user_id, emoji)
+
     async def _dispatch_reaction(self, msg: Message, user_id: int, emoji: str) -> int:
         data: dict[str, Any] = {
             "type": 0,
