@@ -21,6 +21,7 @@ from bot.agent import (
     td_update,
     td_update_batch,
 )
+from bot.learner_dyna import DynaLearner
 
 
 class Learner(Protocol):
@@ -101,8 +102,11 @@ class BatchLearner(Learner, Protocol):
     ) -> None: ...
 
 
-LEARNERS: dict[str, Callable[[AgentParams], BatchLearner]] = {"seed": SeedLearner}
-DEFAULT_LEARNER = "seed"
+LEARNERS: dict[str, Callable[[AgentParams], BatchLearner]] = {
+    "seed": SeedLearner,
+    "dyna": DynaLearner,
+}
+DEFAULT_LEARNER = "dyna"
 
 
 def make_learner(name: str | None = None, params: AgentParams | None = None) -> BatchLearner:
