@@ -1,4 +1,13 @@
-"""Training a learner against a simulated listener: one unbroken chain, as in the seed."""
+"""Training a learner against a simulated listener: one unbroken chain, as in the seed.
+
+Two paths compute the same process. The generic one calls the :class:`Learner`
+protocol once per step and works with any learner. The seed learner gets a fast path
+(:func:`_seed_chain`): the Q-table as nested Python lists, the random numbers drawn
+from the Generator in blocks, and a plain-Python loop. Per-step numpy scalar calls
+cost microseconds each; plain floats cost nanoseconds, which is the whole speed-up.
+Both paths use random tie-breaking, the same ε schedule and next state = action; they
+consume the Generator differently, so they agree in distribution, not step by step.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.agent import DEFAULT_GENRES, LearnerState
-from bot.learners import Learner
-from bot.simulator import SimulatedUser, sample_reward
+from bot.agent import DEFAULT_GENRES, AgentParams, LearnerState
+from bot.learners import Learner, SeedLearner
+from bot.simulator import REWARDS, SimulatedUser, sample_reward
+
+BLOCK = 8192
+"""Steps per block of pre-drawn random numbers in the fast path."""
 
 
 @dataclass
@@ -32,6 +44,11 @@ class TrainingLog:
         return float(self.rewards[-100:].mean()) if self.rewards.size else 0.0
 
 
+def has_fast_path(learner: Learner) -> bool:
+    """Only the exact seed learner: a subclass may override select/update."""
+    return type(learner) is SeedLearner
+
+
 def run_chain(
     learner: Learner,
     user: SimulatedUser,
@@ -40,16 +57,36 @@ def run_chain(
     genres: Sequence[str] = DEFAULT_GENRES,
     state: LearnerState | None = None,
     start: int | None = None,
+    *,
+    fast: bool = True,
 ) -> TrainingLog:
     """Run ``episodes`` steps from a random start genre (or ``start``), mutating ``state``.
 
     The next state is always the genre just suggested, whatever the reward.
+    ``fast=False`` forces the generic per-step path (used to check the two agree).
     """
+    if episodes < 0:
+        raise ValueError(f"episodes must be >= 0, got {episodes}")
     genres = tuple(genres)
     n = len(genres)
     st = state if state is not None else learner.initial_state(n)
     probs = user.reward_probs(genres)
     s = int(rng.integers(n)) if start is None else int(start)
+    if fast and has_fast_path(learner):
+        return _seed_chain(learner.params, st, probs, s, episodes, rng, genres)
+    return _generic_chain(learner, st, probs, s, episodes, rng, genres)
+
+
+def _generic_chain(
+    learner: Learner,
+    st: LearnerState,
+    probs: np.ndarray,
+    s: int,
+    episodes: int,
+    rng: np.random.Generator,
+    genres: tuple[str, ...],
+) -> TrainingLog:
+    """Any learner, one protocol call per step."""
     states = np.empty(episodes, dtype=np.int64)
     actions = np.empty(episodes, dtype=np.int64)
     rewards = np.empty(episodes, dtype=np.float64)
@@ -61,3 +98,86 @@ def run_chain(
         learner.update(st, s, a, r, a)
         s = a
     return TrainingLog(genres, states, actions, rewards, epsilons, st)
+
+
+def _seed_chain(
+    params: AgentParams,
+    st: LearnerState,
+    probs: np.ndarray,
+    s: int,
+    episodes: int,
+    rng: np.random.Generator,
+    genres: tuple[str, ...],
+) -> TrainingLog:
+    """The seed learner's chain in plain Python (same process as the generic path).
+
+    Per step, three uniforms: ``u`` decides explore vs exploit; ``v`` picks the random
+    genre when exploring, or the winner among tied best genres when exploiting (only
+    one of the two happens, so one draw serves both); ``w`` draws the reward.
+    ``visits`` and ``reward_sum`` are filled from the logs after the loop.
+    """
+    n = probs.shape[0]
+    q = st.q.tolist()
+    cut0 = probs[:, :, 0].tolist()
+    cut1 = (probs[:, :, 0] + probs[:, :, 1]).tolist()
+    r_skip, r_brief, r_enjoy = (float(x) for x in REWARDS)
+    alpha, gamma = float(params.alpha), float(params.gamma)
+    decay, floor = float(params.epsilon_decay), float(params.epsilon_min)
+    eps = float(st.epsilon)
+    start = s
+    actions: list[int] = []
+    rewards: list[float] = []
+    epsilons: list[float] = []
+    done = 0
+    while done < episodes:
+        size = min(BLOCK, episodes - done)
+        us, vs, ws = rng.random((3, size)).tolist()
+        for u, v, w in zip(us, vs, ws, strict=True):
+            row = q[s]
+            if u < eps:
+                a = int(v * n)
+            else:
+                best = max(row)
+                if row.count(best) == 1:
+                    a = row.index(best)
+                else:
+                    ties = [j for j in range(n) if row[j] == best]
+                    a = ties[int(v * len(ties))]
+            c0 = cut0[s][a]
+            r = r_skip if w < c0 else (r_brief if w < cut1[s][a] else r_enjoy)
+            row[a] += alpha * (r + gamma * max(q[a]) - row[a])
+            actions.append(a)
+            rewards.append(r)
+            epsilons.append(eps)
+            eps = eps * decay
+            if eps < floor:
+                eps = floor
+            s = a
+        done += size
+    return _finish_log(st, q, eps, start, actions, rewards, epsilons, genres)
+
+
+def _finish_log(
+    st: LearnerState,
+    q: list[list[float]],
+    eps: float,
+    start: int,
+    actions: list[int],
+    rewards: list[float],
+    epsilons: list[float],
+    genres: tuple[str, ...],
+) -> TrainingLog:
+    """Write the list-based results back into ``st`` and build the numpy logs."""
+    n = len(genres)
+    acts = np.array(actions, dtype=np.int64)
+    rews = np.array(rewards, dtype=np.float64)
+    states = np.empty_like(acts)
+    if acts.size:
+        states[0] = start
+        states[1:] = acts[:-1]
+    st.q[...] = np.array(q, dtype=np.float64).reshape(n, n)
+    st.epsilon = eps
+    cells = states * n + acts
+    st.visits += np.bincount(cells, minlength=n * n).reshape(n, n).astype(st.visits.dtype)
+    st.reward_sum += np.bincount(cells, weights=rews, minlength=n * n).reshape(n, n)
+    return TrainingLog(genres, states, acts, rews, np.array(epsilons, dtype=np.float64), st)
