@@ -1,0 +1,229 @@
+"""QTuneService: every rule of the bot, in one place (see docs/design.md).
+
+It combines the engine (pure numpy) with the storage (async). Adapters — cogs, console,
+CLI — only translate to and from it. The engine steps that change a user's table are
+handed to the storage as callbacks, so the storage runs read → step → write atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.agent import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
+from bot.errors import InvalidRequest, UnknownGenre
+from bot.learners import Learner, make_learner
+from bot.simulator import ProfileError, resolve_user
+from bot.training import TrainingLog, run_chain
+from storage.base import Recommendation, SkipReward, Storage, UserRecord
+
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Returned by :meth:`QTuneService.recommend`."""
+
+    user_id: int
+    state: str
+    action: str
+    epsilon: float
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What a reaction did. ``reason`` is "applied" or why it was ignored."""
+
+    applied: bool
+    reason: str
+    state: str | None = None
+    action: str | None = None
+    reward: float | None = None
+    td_error: float | None = None
+    epsilon: float | None = None
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A read-only view of one user's table; ``policy`` maps state -> best genre."""
+
+    user_id: int
+    genres: tuple[str, ...]
+    q: np.ndarray
+    epsilon: float
+    rewards: int
+    current_genre: str | None
+    policy: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """The outcome of :meth:`QTuneService.simulate`."""
+
+    user: str
+    episodes: int
+    mean_reward: float
+    mean_reward_last_100: float
+    rewards: np.ndarray
+    policy: dict[str, str]
+    table: TableView
+
+
+def _key(text: str) -> str:
+    """Case-, space-, hyphen- and underscore-insensitive form of a genre name."""
+    return _SEPARATORS.sub("", text).casefold()
+
+
+class QTuneService:
+    """Recommend, learn from reactions, pretrain, show and delete a user's table."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        genres: Sequence[str] = DEFAULT_GENRES,
+        learner: Learner | None = None,
+        like_reward: float = 10.0,
+        dislike_reward: float = -5.0,
+        max_episodes: int = 100_000,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.storage = storage
+        self.genres = validate_genres(genres)
+        self.learner = learner if learner is not None else make_learner()
+        self.like_reward = float(like_reward)
+        self.dislike_reward = float(dislike_reward)
+        self.max_episodes = int(max_episodes)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".
+        self._by_key = {_key(g): g for g in self.genres}
+
+    # ------------------------------------------------------------- helpers
+    def parse_genre(self, text: str) -> str:
+        """The configured genre ``text`` names, ignoring case, spaces, hyphens, underscores."""
+        genre = self._by_key.get(_key(str(text)))
+        if genre is None:
+            shown = str(text).strip()[:40]
+            raise UnknownGenre(f"Unknown genre {shown!r}. Choose one of: {', '.join(self.genres)}.")
+        return genre
+
+    def _fresh(self, user_id: int) -> UserRecord:
+        return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(len(self.genres)))
+
+    def _view(self, user_id: int, rec: UserRecord | None) -> TableView:
+        rec = rec or self._fresh(user_id)
+        q = rec.learner.q.copy()
+        q.setflags(write=False)
+        policy = {s: self.genres[a] for s, a in zip(self.genres, greedy_policy(q), strict=True)}
+        return TableView(
+            user_id, self.genres, q, rec.learner.epsilon, rec.rewards, rec.current_genre, policy
+        )
+
+    # ------------------------------------------------------------- contract
+    async def recommend(self, user_id: int, genre: str) -> Suggestion:
+        """Suggest the next genre from ``genre`` and make it the user's current genre."""
+        state = self.parse_genre(genre)
+        rec = await self.storage.set_current_genre(user_id, state, lambda: self._fresh(user_id))
+        s = self.genres.index(state)
+        a = self.learner.select(rec.learner, s, self.rng)
+        return Suggestion(user_id, state, self.genres[a], float(rec.learner.epsilon))
+
+    async def record(
+        self,
+        message_id: int,
+        suggestion: Suggestion,
+        guild_id: int | None,
+        channel_id: int | None,
+    ) -> None:
+        """Remember that ``message_id`` carries ``suggestion`` (no message text is kept)."""
+        rec = Recommendation(
+            int(message_id),
+            int(suggestion.user_id),
+            guild_id,
+            channel_id,
+            suggestion.state,
+            suggestion.action,
+            float(suggestion.epsilon),
+            time.time(),
+        )
+        await self.storage.add_recommendation(rec)
+
+    async def feedback(self, message_id: int, user_id: int, liked: bool) -> FeedbackResult:
+        """Apply the requester's first reaction to a recommendation as one TD step."""
+        reward = self.like_reward if liked else self.dislike_reward
+
+        def step(rec: Recommendation, user: UserRecord | None) -> tuple[float, UserRecord, Any]:
+            # Runs inside the storage's transaction: pure and quick.
+            if rec.state not in self.genres or rec.action not in self.genres:
+                raise SkipReward("genre_removed")
+            user = user or self._fresh(user_id)
+            s, a = self.genres.index(rec.state), self.genres.index(rec.action)
+            td = self.learner.update(user.learner, s, a, reward, a)  # next state = suggestion
+            user.rewards += 1
+            if liked:
+                user.current_genre = rec.action
+            return reward, user, (float(td), float(user.learner.epsilon))
+
+        out = await self.storage.apply_reward(message_id, user_id, step)
+        rec = out.recommendation
+        if out.status != "applied" or rec is None:
+            return FeedbackResult(False, out.status)
+        td, epsilon = out.value
+        return FeedbackResult(True, "applied", rec.state, rec.action, reward, td, epsilon)
+
+    async def simulate(
+        self, user_id: int, user_spec: str, episodes: int, seed: int | None = None
+    ) -> SimulationReport:
+        """Pretrain the user's stored table in place against a simulated listener."""
+        if isinstance(episodes, bool) or not isinstance(episodes, int):
+            raise InvalidRequest(f"episodes must be a whole number, got {episodes!r}")
+        if not 1 <= episodes <= self.max_episodes:
+            raise InvalidRequest(f"episodes must be between 1 and {self.max_episodes:,}")
+        try:
+            sim = resolve_user(user_spec, self.genres)
+        except (ProfileError, OSError) as exc:
+            raise InvalidRequest(str(exc).splitlines()[0] if str(exc) else "unknown user") from None
+        rng = np.random.default_rng(seed if seed is not None else self.rng.integers(2**63))
+
+        async def work(rec: UserRecord | None) -> tuple[LearnerState, TrainingLog]:
+            state = (rec or self._fresh(user_id)).learner.copy()
+            log = await asyncio.to_thread(
+                run_chain, self.learner, sim, episodes, rng, self.genres, state
+            )
+            return log.state, log
+
+        log = await self.storage.hold_and_update(user_id, work)
+        view = await self.table(user_id)
+        return SimulationReport(
+            sim.name,
+            episodes,
+            log.mean_reward,
+            log.mean_reward_last_100,
+            log.rewards,
+            view.policy,
+            view,
+        )
+
+    async def reset(self, user_id: int) -> bool:
+        """Delete the user's table and recommendations; True if there was anything."""
+        return await self.storage.delete_user(user_id)
+
+    async def table(self, user_id: int) -> TableView:
+        """The user's table (a fresh one, not stored, for an unknown user)."""
+        return self._view(user_id, await self.storage.get_user(user_id))
+
+    async def pending(self, max_age_s: float = 86400) -> list[Recommendation]:
+        """Unrewarded recommendations newer than ``max_age_s`` (start-up catch-up)."""
+        return await self.storage.pending(max_age_s)
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self.storage.get_meta(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.storage.set_meta(key, value)

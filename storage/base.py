@@ -1,0 +1,211 @@
+"""The storage interface: the only thing the service talks to.
+
+Everything here is backend-neutral. A backend (``storage/sqlite.py`` today, perhaps
+PostgreSQL later) implements :class:`Storage`; the service and the cogs never see SQL.
+
+Atomicity is expressed with *callbacks*: the service hands the storage a small, pure,
+synchronous function (the engine step) and the storage runs read → callback → write
+as one transaction. That keeps the rules in the service and the locking in the storage,
+and lets a backend run the whole unit in one hop (SQLite) or one ``SELECT … FOR UPDATE``
+transaction (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Generic, Literal, TypeVar
+
+import numpy as np
+
+from bot.agent import LearnerState
+from bot.errors import QTuneError
+
+T = TypeVar("T")
+
+
+class StorageError(QTuneError):
+    """The database cannot be used (corrupt, newer schema, unwritable...). One line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """One suggestion posted to a user, keyed by the Discord message id. No message text."""
+
+    message_id: int
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    state: str
+    action: str
+    epsilon: float
+    created_at: float
+    reward: float | None = None
+    rewarded_at: float | None = None
+
+    @property
+    def rewarded(self) -> bool:
+        return self.rewarded_at is not None
+
+
+@dataclass(slots=True)
+class UserRecord:
+    """What is stored about one user, with the genre names the table's rows/columns mean."""
+
+    user_id: int
+    genres: tuple[str, ...]
+    learner: LearnerState
+    current_genre: str | None = None
+    rewards: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @classmethod
+    def fresh(cls, user_id: int, genres: Sequence[str], learner: LearnerState) -> UserRecord:
+        now = time.time()
+        return cls(user_id, tuple(genres), learner, None, 0, now, now)
+
+
+RewardStatus = Literal["applied", "not_a_recommendation", "not_requester", "already_rewarded"]
+
+
+@dataclass(frozen=True, slots=True)
+class RewardOutcome(Generic[T]):
+    """What :meth:`Storage.apply_reward` did. ``value`` is the step's result when applied."""
+
+    status: RewardStatus | str
+    recommendation: Recommendation | None
+    value: T | None = None
+
+
+RewardStep = Callable[[Recommendation, UserRecord | None], "tuple[float, UserRecord, T]"]
+"""Runs inside the transaction: returns (reward, the updated user record, a result).
+
+It may instead raise :class:`SkipReward` to leave everything unchanged."""
+
+
+class SkipReward(Exception):
+    """Raised by a reward step to abort it without changing anything; carries a reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def adapt_record(record: UserRecord, genres: Sequence[str]) -> UserRecord:
+    """Re-index a stored table to the configured genres, matching names case-insensitively.
+
+    New genres get zero rows/columns, removed ones are dropped, reordered ones keep their
+    values under their names. ε, counts and timestamps are unchanged.
+    """
+    genres = tuple(genres)
+    if record.genres == genres:
+        return record
+    old = {g.casefold(): i for i, g in enumerate(record.genres)}
+    idx = np.array([old.get(g.casefold(), -1) for g in genres])
+    keep = idx >= 0
+    src = idx[keep]
+    n = len(genres)
+    st = record.learner
+
+    def move(m: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, n), dtype=m.dtype)
+        out[np.ix_(keep, keep)] = m[np.ix_(src, src)]
+        return out
+
+    learner = LearnerState(move(st.q), st.epsilon, move(st.visits), move(st.reward_sum))
+    by_fold = {g.casefold(): g for g in genres}
+    current = by_fold.get((record.current_genre or "").casefold())
+    return replace(record, genres=genres, learner=learner, current_genre=current)
+
+
+class Storage(ABC):
+    """Async persistence of users, recommendations and metadata.
+
+    Every method is safe to call from many coroutines at once. Writes are durable
+    (committed) when the awaited call returns.
+    """
+
+    genres: tuple[str, ...]
+    """The configured genres; every returned :class:`UserRecord` is adapted to them."""
+
+    # ---------------------------------------------------------------- users
+    @abstractmethod
+    async def get_user(self, user_id: int) -> UserRecord | None:
+        """The stored record, adapted to the configured genres, or None."""
+
+    @abstractmethod
+    async def update_user(
+        self, user_id: int, fn: Callable[[UserRecord | None], tuple[UserRecord | None, T]]
+    ) -> T:
+        """Atomic read-modify-write of one user; ``fn`` runs inside the transaction.
+
+        ``fn`` gets the current record (or None) and returns (record to store or None to
+        leave it, result). It must be quick and pure: it may run on a worker thread.
+        Waits while the user is held by :meth:`hold_and_update`.
+        """
+
+    @abstractmethod
+    async def set_current_genre(
+        self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
+    ) -> UserRecord:
+        """Set only the current genre (creating the user from ``fresh()`` if new).
+
+        Never waits for :meth:`hold_and_update`: it changes no learned value, so a
+        long pretraining cannot delay a recommendation.
+        """
+
+    @abstractmethod
+    async def hold_and_update(
+        self,
+        user_id: int,
+        work: Callable[[UserRecord | None], Awaitable[tuple[LearnerState, T]]],
+    ) -> T:
+        """Hold the user, await ``work(record)`` (which may take seconds), then store the
+        learner state it returns on the user's *latest* record (keeping its current
+        genre). Rewards and other learner writes for that user wait meanwhile, so none
+        is lost and none is overwritten.
+        """
+
+    @abstractmethod
+    async def delete_user(self, user_id: int) -> bool:
+        """Delete the user's table and every recommendation row of theirs."""
+
+    # ---------------------------------------------------------- recommendations
+    @abstractmethod
+    async def add_recommendation(self, rec: Recommendation) -> None:
+        """Store a recommendation (replacing one with the same message id)."""
+
+    @abstractmethod
+    async def get_recommendation(self, message_id: int) -> Recommendation | None: ...
+
+    @abstractmethod
+    async def apply_reward(
+        self, message_id: int, user_id: int, step: RewardStep[T]
+    ) -> RewardOutcome[T]:
+        """Reward a recommendation at most once, atomically.
+
+        In one transaction: read the recommendation; unless it is missing, not
+        ``user_id``'s, or already rewarded, read the user, run ``step``, write the user
+        and mark the recommendation rewarded. Waits while ``user_id`` is held.
+        """
+
+    @abstractmethod
+    async def pending(self, max_age_s: float = 86400, limit: int = 1000) -> list[Recommendation]:
+        """Unrewarded recommendations newer than ``max_age_s``, oldest first."""
+
+    # --------------------------------------------------------------- metadata
+    @abstractmethod
+    async def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish queued work and release the database."""

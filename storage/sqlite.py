@@ -1,0 +1,452 @@
+"""The aiosqlite implementation of :class:`storage.base.Storage`.
+
+Speed and atomicity come from one design choice: every operation is a plain function
+of the ``sqlite3`` connection, queued and run on aiosqlite's worker thread in
+**batches**. A batch is one ``BEGIN IMMEDIATE … COMMIT`` holding every operation queued
+while the previous batch ran (group commit), so
+
+* one read-modify-write is one hop to the worker thread, never interleaved with
+  another operation (the thread runs them one after another);
+* one commit (one fsync with ``synchronous=FULL``) covers many events under load;
+* a caller's future is resolved only after its batch committed: "applied" is durable.
+
+Operations call the service's callbacks *before* writing anything, so a callback that
+raises fails only its own operation; an SQLite error fails (rolls back) the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from bot.agent import DEFAULT_GENRES, LearnerState
+from storage.base import (
+    Recommendation,
+    RewardOutcome,
+    RewardStep,
+    SkipReward,
+    Storage,
+    StorageError,
+    UserRecord,
+    adapt_record,
+)
+from storage.schema import GENRE_SEP, MIGRATIONS, SCHEMA_VERSION, decode_state, encode_state
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+
+DEFAULT_DB = "data/qtune.sqlite3"
+SQLITE_HEADER = b"SQLite format 3\x00"
+MAX_BATCH = 512  # operations per transaction; bounds one batch's latency
+SYNCHRONOUS = ("FULL", "NORMAL")
+
+_REC_COLS = (
+    "message_id, user_id, guild_id, channel_id, state, action, epsilon, created_at, "
+    "reward, rewarded_at"
+)
+_USER_COLS = "user_id, genre_set, state, epsilon, current_genre, rewards, created_at, updated_at"
+
+
+def default_db_path() -> Path:
+    """``QTUNE_DB`` from the environment, else ``data/qtune.sqlite3``."""
+    return Path(os.environ.get("QTUNE_DB") or DEFAULT_DB)
+
+
+def _ms(t: float) -> int:
+    return round(t * 1000)
+
+
+def _rec_from_row(row: Sequence[Any]) -> Recommendation:
+    mid, uid, gid, cid, s, a, eps, created, reward, rewarded = row
+    return Recommendation(
+        mid,
+        uid,
+        gid,
+        cid,
+        s,
+        a,
+        float(eps),
+        created / 1000,
+        None if reward is None else float(reward),
+        None if rewarded is None else rewarded / 1000,
+    )
+
+
+# ---------------------------------------------------------------- opening checks
+def _check_path(path: Path) -> bool:
+    """Fail with one clear line if ``path`` cannot hold a database; True if it exists.
+
+    Reads only: a file that fails here is left byte-identical.
+    """
+    if path.is_dir():
+        raise StorageError(f"database path {path} is a directory, not a file")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StorageError(f"database file {path} is not readable and writable")
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+        if head and head != SQLITE_HEADER:
+            raise StorageError(f"{path} is not a SQLite database (wrong file header)")
+        return bool(head)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder for database {path}: {exc}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot create database {path}: folder is not writable")
+    return False
+
+
+def _inspect(path: Path) -> int:
+    """The schema version of an existing database, read through a read-only connection."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"database {path} is corrupt or unreadable: {exc}") from None
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"database {path} has schema version {version}, newer than this qtune "
+            f"understands ({SCHEMA_VERSION}); upgrade qtune or point QTUNE_DB elsewhere"
+        )
+    return version
+
+
+def _setup(conn: sqlite3.Connection, synchronous: str) -> None:
+    """Pragmas, then every pending migration in one transaction (worker thread)."""
+    conn.execute("PRAGMA busy_timeout = 5000")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StorageError(f"cannot switch the database to WAL mode (got {mode})")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:  # another process upgraded it meanwhile
+            raise StorageError(f"database schema version {version} is newer than qtune's")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class SQLiteStorage(Storage):
+    """SQLite through aiosqlite: WAL, group commit, one hop per operation."""
+
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, genres: Sequence[str], synchronous: str
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self.genres = tuple(genres)
+        self.synchronous = synchronous
+        self._queue: list[tuple[Op, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+        self._closed = False
+        self._holds: dict[int, list] = {}  # user id -> [asyncio.Lock, users of it]
+        self._sets: dict[str, int] = {}  # genre list -> genre_sets.id (worker thread only)
+        self._set_names: dict[int, tuple[str, ...]] = {}
+
+    # ------------------------------------------------------------------ life
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        genres: Sequence[str] = DEFAULT_GENRES,
+        synchronous: str = "FULL",
+    ) -> SQLiteStorage:
+        """Open (creating if needed) and migrate; raise :class:`StorageError` if unusable."""
+        path = Path(path) if path is not None else default_db_path()
+        synchronous = synchronous.upper()
+        if synchronous not in SYNCHRONOUS:
+            raise StorageError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        if await asyncio.to_thread(_check_path, path):
+            await asyncio.to_thread(_inspect, path)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from None
+        try:
+            await conn._execute(_setup, conn._conn, synchronous)
+        except StorageError:
+            await conn.close()
+            raise
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise StorageError(f"cannot use database {path}: {exc}") from None
+        return cls(conn, path, genres, synchronous)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        await self._conn.close()
+
+    # ------------------------------------------------------------ the engine
+    async def _run(self, op: Op) -> Any:
+        """Queue ``op`` and return its result once its batch has committed."""
+        if self._closed:
+            raise StorageError("the database is closed")
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append((op, fut))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    results = await self._conn._execute(self._run_batch, [op for op, _ in batch])
+                except Exception as exc:
+                    err = (
+                        exc
+                        if isinstance(exc, StorageError)
+                        else StorageError(f"database error: {exc}")
+                    )
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(err)
+                    continue
+                for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                    if fut.done():  # the caller was cancelled; the op still committed
+                        continue
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+        finally:
+            self._flusher = None
+
+    def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any]]:
+        """One transaction for all ``ops`` (worker thread)."""
+        conn = self._conn._conn
+        results: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                try:
+                    results.append((True, op(conn)))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:  # a callback failed before writing: only this op
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            self._sets.clear()
+            self._set_names.clear()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    # ------------------------------------------------------ per-user holding
+    @contextlib.asynccontextmanager
+    async def _hold(self, user_id: int) -> AsyncIterator[None]:
+        entry = self._holds.setdefault(user_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._holds[user_id]
+
+    async def _run_for(self, user_id: int, op: Op) -> Any:
+        """Run ``op``, first waiting for any hold on ``user_id`` (no lock when none)."""
+        if user_id not in self._holds:
+            return await self._run(op)
+        async with self._hold(user_id):
+            return await self._run(op)
+
+    # ------------------------------------------------ rows (worker thread)
+    def _set_id(self, conn: sqlite3.Connection, genres: tuple[str, ...]) -> int:
+        key = GENRE_SEP.join(genres)
+        found = self._sets.get(key)
+        if found is None:
+            conn.execute("INSERT OR IGNORE INTO genre_sets(names) VALUES (?)", (key,))
+            found = conn.execute("SELECT id FROM genre_sets WHERE names = ?", (key,)).fetchone()[0]
+            self._sets[key] = found
+        return found
+
+    def _set_genres(self, conn: sqlite3.Connection, set_id: int) -> tuple[str, ...]:
+        names = self._set_names.get(set_id)
+        if names is None:
+            row = conn.execute("SELECT names FROM genre_sets WHERE id = ?", (set_id,)).fetchone()
+            names = tuple(row[0].split(GENRE_SEP))
+            self._set_names[set_id] = names
+        return names
+
+    def _load_user(self, conn: sqlite3.Connection, user_id: int) -> UserRecord | None:
+        row = conn.execute(f"SELECT {_USER_COLS} FROM users WHERE user_id = ?", (user_id,))
+        row = row.fetchone()
+        if row is None:
+            return None
+        uid, set_id, blob, eps, current, rewards, created, updated = row
+        genres = self._set_genres(conn, set_id)
+        learner = decode_state(blob, len(genres), eps)
+        record = UserRecord(uid, genres, learner, current, rewards, created / 1000, updated / 1000)
+        return adapt_record(record, self.genres)
+
+    def _save_user(self, conn: sqlite3.Connection, rec: UserRecord) -> None:
+        st = rec.learner
+        conn.execute(
+            f"INSERT OR REPLACE INTO users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rec.user_id,
+                self._set_id(conn, rec.genres),
+                encode_state(st),
+                float(st.epsilon),
+                rec.current_genre,
+                int(rec.rewards),
+                _ms(rec.created_at),
+                _ms(rec.updated_at),
+            ),
+        )
+
+    def _update_op(self, user_id: int, fn: Callable[[UserRecord | None], tuple[Any, T]]) -> Op:
+        def op(conn: sqlite3.Connection) -> T:
+            new, result = fn(self._load_user(conn, user_id))
+            if new is not None:
+                new.updated_at = time.time()
+                self._save_user(conn, new)
+            return result
+
+        return op
+
+    # ------------------------------------------------------------------ users
+    async def get_user(self, user_id: int) -> UserRecord | None:
+        return await self._run(lambda conn: self._load_user(conn, user_id))
+
+    async def update_user(
+        self, user_id: int, fn: Callable[[UserRecord | None], tuple[UserRecord | None, T]]
+    ) -> T:
+        return await self._run_for(user_id, self._update_op(user_id, fn))
+
+    async def set_current_genre(
+        self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
+    ) -> UserRecord:
+        def fn(rec: UserRecord | None) -> tuple[UserRecord, UserRecord]:
+            rec = rec or fresh()
+            rec.current_genre = genre
+            return rec, rec
+
+        return await self._run(self._update_op(user_id, fn))
+
+    async def hold_and_update(
+        self,
+        user_id: int,
+        work: Callable[[UserRecord | None], Awaitable[tuple[LearnerState, T]]],
+    ) -> T:
+        async with self._hold(user_id):
+            learner, result = await work(await self.get_user(user_id))
+
+            def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
+                rec = latest or UserRecord.fresh(user_id, self.genres, learner)
+                rec.learner = learner
+                return rec, None
+
+            await self._run(self._update_op(user_id, fn))
+            return result
+
+    async def delete_user(self, user_id: int) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            recs = conn.execute("DELETE FROM recommendations WHERE user_id = ?", (user_id,))
+            users = conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            return recs.rowcount + users.rowcount > 0
+
+        return await self._run_for(user_id, op)
+
+    # -------------------------------------------------------- recommendations
+    async def add_recommendation(self, rec: Recommendation) -> None:
+        row = (
+            rec.message_id,
+            rec.user_id,
+            rec.guild_id,
+            rec.channel_id,
+            rec.state,
+            rec.action,
+            float(rec.epsilon),
+            _ms(rec.created_at),
+            rec.reward,
+            None if rec.rewarded_at is None else _ms(rec.rewarded_at),
+        )
+        sql = f"INSERT OR REPLACE INTO recommendations ({_REC_COLS}) VALUES ({', '.join('?' * 10)})"
+        await self._run(lambda conn: conn.execute(sql, row) and None)
+
+    @staticmethod
+    def _load_rec(conn: sqlite3.Connection, message_id: int) -> Recommendation | None:
+        sql = f"SELECT {_REC_COLS} FROM recommendations WHERE message_id = ?"
+        row = conn.execute(sql, (message_id,)).fetchone()
+        return None if row is None else _rec_from_row(row)
+
+    async def get_recommendation(self, message_id: int) -> Recommendation | None:
+        return await self._run(lambda conn: self._load_rec(conn, message_id))
+
+    async def apply_reward(
+        self, message_id: int, user_id: int, step: RewardStep[T]
+    ) -> RewardOutcome[T]:
+        def op(conn: sqlite3.Connection) -> RewardOutcome[T]:
+            rec = self._load_rec(conn, message_id)
+            if rec is None:
+                return RewardOutcome("not_a_recommendation", None)
+            if rec.user_id != user_id:
+                return RewardOutcome("not_requester", rec)
+            if rec.rewarded:
+                return RewardOutcome("already_rewarded", rec)
+            try:
+                reward, user, value = step(rec, self._load_user(conn, user_id))
+            except SkipReward as skip:
+                return RewardOutcome(skip.reason, rec)
+            now = time.time()
+            user.updated_at = now
+            self._save_user(conn, user)
+            conn.execute(
+                "UPDATE recommendations SET reward = ?, rewarded_at = ? WHERE message_id = ?",
+                (float(reward), _ms(now), message_id),
+            )
+            return RewardOutcome("applied", replace(rec, reward=reward, rewarded_at=now), value)
+
+        return await self._run_for(user_id, op)
+
+    async def pending(self, max_age_s: float = 86400, limit: int = 1000) -> list[Recommendation]:
+        since = _ms(time.time() - max_age_s)
+        sql = (
+            f"SELECT {_REC_COLS} FROM recommendations WHERE rewarded_at IS NULL "
+            "AND created_at >= ? ORDER BY created_at LIMIT ?"
+        )
+        rows = await self._run(lambda conn: conn.execute(sql, (since, limit)).fetchall())
+        return [_rec_from_row(r) for r in rows]
+
+    # --------------------------------------------------------------- metadata
+    async def get_meta(self, key: str) -> str | None:
+        sql = "SELECT value FROM meta WHERE key = ?"
+        row = await self._run(lambda conn: conn.execute(sql, (key,)).fetchone())
+        return None if row is None else row[0]
+
+    async def set_meta(self, key: str, value: str) -> None:
+        sql = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
+        await self._run(lambda conn: conn.execute(sql, (key, str(value))) and None)
