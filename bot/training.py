@@ -11,7 +11,7 @@ consume the Generator differently, so they agree in distribution, not step by st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,9 @@ from bot.learners import Learner, SeedLearner
 from bot.simulator import REWARDS, SimulatedUser, sample_reward
 
 BLOCK = 8192
-"""Steps per block of pre-drawn random numbers in the fast path."""
+"""Steps per block of pre-drawn random numbers in the fast path (and per progress call)."""
+
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -59,11 +61,14 @@ def run_chain(
     start: int | None = None,
     *,
     fast: bool = True,
+    progress: Progress | None = None,
 ) -> TrainingLog:
     """Run ``episodes`` steps from a random start genre (or ``start``), mutating ``state``.
 
     The next state is always the genre just suggested, whatever the reward.
     ``fast=False`` forces the generic per-step path (used to check the two agree).
+    ``progress(done)`` is called every :data:`BLOCK` steps and at the end; it never
+    touches the Generator, so a run is the same with or without it.
     """
     if episodes < 0:
         raise ValueError(f"episodes must be >= 0, got {episodes}")
@@ -72,9 +77,14 @@ def run_chain(
     st = state if state is not None else learner.initial_state(n)
     probs = user.reward_probs(genres)
     s = int(rng.integers(n)) if start is None else int(start)
+    report = progress or _no_progress
     if fast and has_fast_path(learner):
-        return _seed_chain(learner.params, st, probs, s, episodes, rng, genres)
-    return _generic_chain(learner, st, probs, s, episodes, rng, genres)
+        return _seed_chain(learner.params, st, probs, s, episodes, rng, genres, report)
+    return _generic_chain(learner, st, probs, s, episodes, rng, genres, report)
+
+
+def _no_progress(done: int) -> None:
+    """Default progress callback: nothing to show."""
 
 
 def _generic_chain(
@@ -85,6 +95,7 @@ def _generic_chain(
     episodes: int,
     rng: np.random.Generator,
     genres: tuple[str, ...],
+    progress: Progress,
 ) -> TrainingLog:
     """Any learner, one protocol call per step."""
     states = np.empty(episodes, dtype=np.int64)
@@ -97,6 +108,9 @@ def _generic_chain(
         states[t], actions[t], rewards[t], epsilons[t] = s, a, r, st.epsilon
         learner.update(st, s, a, r, a)
         s = a
+        if (t + 1) % BLOCK == 0:
+            progress(t + 1)
+    progress(episodes)
     return TrainingLog(genres, states, actions, rewards, epsilons, st)
 
 
@@ -108,6 +122,7 @@ def _seed_chain(
     episodes: int,
     rng: np.random.Generator,
     genres: tuple[str, ...],
+    progress: Progress,
 ) -> TrainingLog:
     """The seed learner's chain in plain Python (same process as the generic path).
 
@@ -154,6 +169,9 @@ def _seed_chain(
                 eps = floor
             s = a
         done += size
+        progress(done)
+    if episodes == 0:
+        progress(0)
     return _finish_log(st, q, eps, start, actions, rewards, epsilons, genres)
 
 
