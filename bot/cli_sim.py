@@ -1,0 +1,459 @@
+"""Offline subcommands: ``simulate`` (one training run, the deck's experiment) and
+``compare`` (simulated users side by side over many seeds, with honest statistics).
+
+Bad arguments end as one line on stderr with exit code 2: argparse's own errors via
+the project parser, everything else (a bad α, an unknown user, an unreadable profile)
+as :class:`bot.errors.InvalidRequest`, which ``bot.cli.main`` prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import textwrap
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from bot.agent import DEFAULT_GENRES, AgentParams, greedy_policy, validate_genres
+from bot.errors import InvalidRequest
+from bot.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
+from bot.simulator import BUILTIN_PROFILES, REWARDS, SimulatedUser, optimal_q, resolve_user
+from bot.textview import format_policy, format_q_table
+
+MAX_EPISODES = 10_000_000
+"""A single chain's logs take ~32 bytes per step; beyond this a typo eats the RAM."""
+MAX_USER_STEPS = 50_000_000
+"""``compare`` keeps (episodes × seeds) logs per user; ~6 bytes each."""
+LAST = 100
+FIRST = 20
+REGRET_DEFINITION = (
+    "regret = Σ_t (E[r | s_t, π*(s_t)] − E[r | s_t, a_t]) over the whole run: the expected "
+    "reward lost against always suggesting the best genre π*(s) (argmax of Q*, value "
+    "iteration with the run's γ); for the seed's profiles π* is one genre for every state"
+)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must be in [0, 2^63), got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _add_params(p: argparse.ArgumentParser) -> None:
+    d = AgentParams()
+    p.add_argument("--alpha", type=_float, default=d.alpha, help="learning rate α in (0, 1]")
+    p.add_argument("--gamma", type=_float, default=d.gamma, help="discount γ in [0, 1)")
+    p.add_argument("--epsilon", type=_float, default=d.epsilon, help="initial ε in [0, 1]")
+    p.add_argument(
+        "--epsilon-decay", type=_float, default=d.epsilon_decay, help="ε factor per step, (0, 1]"
+    )
+    p.add_argument("--epsilon-min", type=_float, default=d.epsilon_min, help="ε floor in [0, 1]")
+    p.add_argument(
+        "--genres",
+        default=",".join(DEFAULT_GENRES),
+        help="comma-separated genres (default: %(default)s)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``simulate`` and ``compare`` to the ``python -m bot`` parser."""
+    learners = ", ".join(sorted(LEARNERS))
+    sim = subparsers.add_parser(
+        "simulate",
+        help="train against a simulated listener and show the learned table",
+        description=(
+            "Train one learner against a simulated listener in one unbroken chain (the "
+            "seed's experiment) and print the mean reward, the policy and the Q-table."
+        ),
+    )
+    sim.add_argument(
+        "--user",
+        default="generic",
+        help=f"generic, a built-in ({', '.join(BUILTIN_PROFILES)}) or a .toml/.json profile",
+    )
+    sim.add_argument("--episodes", type=_int_at_least(1), default=1000, help="steps to train")
+    sim.add_argument("--seed", type=_seed, default=None, help="random seed (default: fresh)")
+    sim.add_argument(
+        "--learner", default=DEFAULT_LEARNER, help=f"one of: {learners} (default %(default)s)"
+    )
+    _add_params(sim)
+    sim.add_argument("--plot", metavar="FILE.png", help="write the deck's 2×2 figure")
+    sim.add_argument("--json", action="store_true", help="print one JSON object instead")
+    sim.set_defaults(func=cmd_simulate)
+
+    cmp_ = subparsers.add_parser(
+        "compare",
+        help="compare simulated listeners (and learners) over many seeds",
+        description=(
+            "Train every (user, learner) pair over K independent seeds at once and report "
+            "means ± standard errors. " + REGRET_DEFINITION + "."
+        ),
+    )
+    cmp_.add_argument(
+        "--user",
+        action="append",
+        metavar="PROFILE_OR_FILE",
+        help="a built-in, generic, or a profile file; repeat it (default: every built-in)",
+    )
+    cmp_.add_argument("--episodes", type=_int_at_least(1), default=1000, help="steps per run")
+    cmp_.add_argument("--seeds", type=_int_at_least(1), default=100, help="runs per user")
+    cmp_.add_argument("--seed", type=_seed, default=0, help="base random seed (default 0)")
+    cmp_.add_argument(
+        "--learner",
+        action="append",
+        help=f"one of: {learners}; repeat it to compare learners (default {DEFAULT_LEARNER})",
+    )
+    _add_params(cmp_)
+    cmp_.add_argument("--json", action="store_true", help="print one JSON object instead")
+    cmp_.set_defaults(func=cmd_compare)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Validated inputs shared by both subcommands."""
+
+    genres: tuple[str, ...]
+    params: AgentParams
+
+
+def _setup(args: argparse.Namespace) -> Setup:
+    """Turn every parameter error into a one-line InvalidRequest naming the value."""
+    try:
+        genres = validate_genres(g for g in args.genres.split(",") if g.strip())
+        params = AgentParams(
+            alpha=args.alpha,
+            gamma=args.gamma,
+            epsilon=args.epsilon,
+            epsilon_decay=args.epsilon_decay,
+            epsilon_min=args.epsilon_min,
+        )
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return Setup(genres, params)
+
+
+def _learner(name: str, params: AgentParams) -> BatchLearner:
+    try:
+        return make_learner(name, params)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _user(spec: str, genres: Sequence[str]) -> SimulatedUser:
+    try:
+        return resolve_user(spec, genres)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------- simulate
+
+
+class ProgressBar:
+    """A one-line bar on a terminal stream; silent elsewhere (pipes, files, CI logs)."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
+        self.total, self.stream, self.width = total, stream, width
+        self.enabled = total > 0 and _is_tty(stream)
+        self.shown = -1
+
+    def __call__(self, done: int) -> None:
+        if not self.enabled:
+            return
+        pct = int(100 * done / self.total)
+        if pct == self.shown:
+            return
+        self.shown = pct
+        filled = self.width * done // self.total
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\rtraining [{bar}] {pct:3d}% {done:,}/{self.total:,}")
+        if done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _check_plot_path(path: str | None) -> Path | None:
+    """Fail before training, not after, when the figure cannot be written."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise InvalidRequest(f"--plot must name a .png file, got {path!r}")
+    if not p.parent.is_dir():
+        raise InvalidRequest(f"--plot: directory {str(p.parent)!r} does not exist")
+    return p
+
+
+def simulate_result(log: Any, user: SimulatedUser, params: AgentParams, seed: int, learner: str):
+    """The JSON-ready record of one run (the ``simulate --json`` keys)."""
+    genres = list(log.genres)
+    policy = {genres[s]: genres[a] for s, a in enumerate(greedy_policy(log.state.q))}
+
+    def counts(actions: np.ndarray) -> dict[str, int]:
+        c = np.bincount(actions, minlength=len(genres))
+        return {g: int(c[i]) for i, g in enumerate(genres)}
+
+    return {
+        "genres": genres,
+        "q_table": [[float(x) for x in row] for row in log.state.q],
+        "policy": policy,
+        "mean_reward": log.mean_reward,
+        "mean_reward_last_100": log.mean_reward_last_100,
+        "epsilon_final": float(log.state.epsilon),
+        "episodes": int(log.rewards.size),
+        "seed": seed,
+        "learner": learner,
+        "user": user.describe(),
+        "params": params.as_dict(),
+        "action_counts": counts(log.actions),
+        "action_counts_last_100": counts(log.actions[-LAST:]),
+    }
+
+
+def _simulate_text(result: dict[str, Any], plot: Path | None) -> str:
+    p = result["params"]
+    lines = [
+        f"simulate · user {result['user']['name']} · learner {result['learner']} · "
+        f"{result['episodes']:,} steps · seed {result['seed']}",
+        f"params: α={p['alpha']:g} γ={p['gamma']:g} ε₀={p['epsilon']:g} "
+        f"decay={p['epsilon_decay']:g} ε_min={p['epsilon_min']:g} "
+        f"→ final ε {result['epsilon_final']:.3f}",
+        f"mean reward: {result['mean_reward']:.3f} overall, "
+        f"{result['mean_reward_last_100']:.3f} over the last {LAST} steps",
+        f"policy (current → best suggestion): {format_policy(result['policy'])}",
+        "Q-table (rows: current genre, columns: suggestion, * = best):",
+        format_q_table(result["genres"], np.array(result["q_table"]), result["policy"]),
+    ]
+    if plot is not None:
+        lines.append(f"figure written to {plot}")
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.training import run_chain
+
+    setup = _setup(args)
+    user = _user(args.user, setup.genres)
+    learner = _learner(args.learner, setup.params)
+    plot = _check_plot_path(args.plot)
+    if args.episodes > MAX_EPISODES:
+        raise InvalidRequest(f"--episodes must be at most {MAX_EPISODES:,}, got {args.episodes:,}")
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    bar = ProgressBar(args.episodes, sys.stderr)
+    log = run_chain(
+        learner, user, args.episodes, np.random.default_rng(seed), setup.genres, progress=bar
+    )
+    result = simulate_result(log, user, setup.params, seed, learner.name)
+    if plot is not None:
+        _write_plot(plot, log, f"{user.name} · {learner.name} learner · seed {seed}")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(_simulate_text(result, plot))
+    return 0
+
+
+def _write_plot(path: Path, log: Any, title: str) -> None:
+    from bot.charts import training_figure_png
+
+    try:
+        path.write_bytes(training_figure_png(log, title=title))
+    except OSError as exc:
+        raise InvalidRequest(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Per-seed values of compare's four metrics, each an array over seeds."""
+
+    mean_reward_last_100: np.ndarray
+    best_share_last_100: np.ndarray
+    regret: np.ndarray
+    neg_rate_first_20: np.ndarray
+
+
+def best_actions(expected: np.ndarray, gamma: float) -> np.ndarray:
+    """``best[s, a]``: True where ``a`` is an optimal suggestion from ``s`` (Q* ties kept)."""
+    q_star = optimal_q(expected, gamma)
+    top = q_star.max(axis=1, keepdims=True)
+    return np.isclose(q_star, top, rtol=1e-9, atol=1e-9)
+
+
+def run_metrics(
+    states: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    expected: np.ndarray,
+    gamma: float,
+) -> Metrics:
+    """The compare metrics from (steps, seeds) logs and the user's E[r | s, a].
+
+    Regret uses expected rewards, not the sampled ones, so luck in the draws does not
+    count as skill: Σ_t E[r | s_t, π*(s_t)] − E[r | s_t, a_t] (see REGRET_DEFINITION).
+    """
+    s = states.astype(np.intp)
+    a = actions.astype(np.intp)
+    best = best_actions(expected, gamma)
+    pi_star = best.argmax(axis=1)  # the first optimal genre of each state
+    optimal_reward = expected[np.arange(expected.shape[0]), pi_star]
+    lost = optimal_reward[s] - expected[s, a]
+    return Metrics(
+        mean_reward_last_100=rewards[-LAST:].astype(np.float64).mean(axis=0),
+        best_share_last_100=best[s[-LAST:], a[-LAST:]].mean(axis=0),
+        regret=lost.sum(axis=0),
+        neg_rate_first_20=(rewards[:FIRST] == REWARDS[0]).mean(axis=0),
+    )
+
+
+def _rng_for(seed: int, user: str, learner: str) -> np.random.Generator:
+    """A Generator per (user, learner): adding a user to the list leaves the others' runs."""
+    return np.random.default_rng([seed, zlib.crc32(f"{user}\0{learner}".encode())])
+
+
+def compare_one(
+    user: SimulatedUser,
+    learner: BatchLearner,
+    genres: Sequence[str],
+    episodes: int,
+    seeds: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Train ``seeds`` independent chains at once and summarise them (means and SEs)."""
+    from bot.batch import train_batch
+
+    probs = user.reward_probs(genres)
+    log = train_batch(learner, probs, seeds, episodes, _rng_for(seed, user.name, learner.name))
+    m = run_metrics(
+        log.states,
+        log.actions,
+        log.rewards,
+        user.expected_rewards(genres),
+        learner.params.gamma,
+    )
+    out: dict[str, Any] = {"user": user.name, "learner": learner.name}
+    se: dict[str, float] = {}
+    for key, values in vars(m).items():
+        out[key] = float(values.mean())
+        se[key] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+    out["se"] = se
+    out["best"] = _best_names(user, genres, learner.params.gamma)
+    return out
+
+
+def _best_names(user: SimulatedUser, genres: Sequence[str], gamma: float) -> str:
+    """The optimal suggestion(s) in words: one genre, 'any' or per-state."""
+    best = best_actions(user.expected_rewards(genres), gamma)
+    if best.all():
+        return "any"
+    columns = [tuple(np.flatnonzero(row)) for row in best]
+    if all(c == columns[0] for c in columns):
+        return "/".join(genres[j] for j in columns[0])
+    return "depends on state"
+
+
+COLUMNS = (
+    ("reward last 100", "mean_reward_last_100", "{:.2f}", 1.0),
+    ("best share", "best_share_last_100", "{:.1f}%", 100.0),
+    ("regret", "regret", "{:,.0f}", 1.0),
+    ("−5 in first 20", "neg_rate_first_20", "{:.1f}%", 100.0),
+)
+
+
+def _compare_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """Header plus one row of 'mean ± SE' cells per (user, learner)."""
+    rows = [["user", "learner", "best", *(c[0] for c in COLUMNS)]]
+    for r in results:
+        cells = [r["user"], r["learner"], r["best"]]
+        for _, key, fmt, scale in COLUMNS:
+            cells.append(f"{fmt.format(scale * r[key])} ± {fmt.format(scale * r['se'][key])}")
+        rows.append(cells)
+    return rows
+
+
+def _compare_text(results: list[dict[str, Any]], episodes: int, seeds: int) -> str:
+    rows = _compare_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"compare · {episodes:,} steps · {seeds} seeds each · mean ± standard error"]
+    for row in rows:
+        left = [c.ljust(w) for c, w in zip(row[:3], widths[:3], strict=True)]
+        right = [c.rjust(w) for c, w in zip(row[3:], widths[3:], strict=True)]
+        lines.append("  ".join(left + right).rstrip())
+    notes = (
+        "best share = share of the last 100 suggestions that were an optimal genre; "
+        "−5 in first 20 = share of skips among the first 20 rewards; " + REGRET_DEFINITION + "."
+    )
+    lines += textwrap.wrap(notes, width=100)
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    setup = _setup(args)
+    specs = args.user or list(BUILTIN_PROFILES)
+    users = [_user(spec, setup.genres) for spec in specs]
+    learners = [_learner(name, setup.params) for name in (args.learner or [DEFAULT_LEARNER])]
+    if args.episodes * args.seeds > MAX_USER_STEPS:
+        raise InvalidRequest(
+            f"--episodes × --seeds must be at most {MAX_USER_STEPS:,}, "
+            f"got {args.episodes * args.seeds:,}"
+        )
+    results = [
+        compare_one(u, lrn, setup.genres, args.episodes, args.seeds, args.seed)
+        for u in users
+        for lrn in learners
+    ]
+    if args.json:
+        payload = {
+            "episodes": args.episodes,
+            "seeds": args.seeds,
+            "seed": args.seed,
+            "regret_definition": REGRET_DEFINITION,
+            "results": results,
+        }
+        print(json.dumps(payload))
+    else:
+        print(_compare_text(results, args.episodes, args.seeds))
+    return 0
