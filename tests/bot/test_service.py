@@ -1,0 +1,190 @@
+"""QTuneService rules, on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.agent import DEFAULT_GENRES
+from bot.errors import InvalidRequest, UnknownGenre
+from bot.learners import make_learner
+from bot.service import QTuneService
+from storage.sqlite import SQLiteStorage
+
+ALICE, BOB = 1001, 1002
+
+
+@pytest.fixture
+async def storage(tmp_path: Path):
+    st = await SQLiteStorage.open(tmp_path / "svc.db")
+    yield st
+    await st.close()
+
+
+@pytest.fixture
+def service(storage: SQLiteStorage) -> QTuneService:
+    return QTuneService(
+        storage, learner=make_learner("seed"), max_episodes=5000, rng=np.random.default_rng(7)
+    )
+
+
+async def suggest(service: QTuneService, user: int, genre: str, message_id: int):
+    s = await service.recommend(user, genre)
+    await service.record(message_id, s, 10, 20)
+    return s
+
+
+@pytest.mark.parametrize(
+    ("text", "genre"),
+    [
+        ("hip hop", "HipHop"),
+        ("hip-hop", "HipHop"),
+        ("HIPHOP", "HipHop"),
+        ("hip_hop", "HipHop"),
+        ("  Hip  Hop ", "HipHop"),
+        ("rock", "Rock"),
+        ("CLASSICAL", "Classical"),
+    ],
+)
+def test_parse_genre_aliases(service: QTuneService, text: str, genre: str) -> None:
+    assert service.parse_genre(text) == genre
+
+
+def test_unknown_genre_lists_the_genres(service: QTuneService) -> None:
+    with pytest.raises(UnknownGenre) as err:
+        service.parse_genre("polka")
+    for g in DEFAULT_GENRES:
+        assert g in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+async def test_recommend_sets_the_current_genre(service: QTuneService) -> None:
+    s = await service.recommend(ALICE, "jazz")
+    assert (s.user_id, s.state, s.epsilon) == (ALICE, "Jazz", 1.0)
+    assert s.action in DEFAULT_GENRES
+    view = await service.table(ALICE)
+    assert view.current_genre == "Jazz"
+    assert view.rewards == 0
+
+
+async def test_one_like_on_a_fresh_table_is_exactly_one(service: QTuneService) -> None:
+    s = await suggest(service, ALICE, "Rock", 1)
+    result = await service.feedback(1, ALICE, True)
+    assert result.applied
+    assert result.reason == "applied"
+    assert (result.state, result.action, result.reward) == ("Rock", s.action, 10.0)
+    assert result.td_error == 10.0
+    assert result.epsilon == pytest.approx(0.995)
+    view = await service.table(ALICE)
+    expected = np.zeros((5, 5))
+    expected[1, DEFAULT_GENRES.index(s.action)] = 1.0  # α 0.1 × r 10
+    np.testing.assert_array_equal(view.q, expected)
+    assert view.current_genre == s.action  # a like moves the listener on
+    assert view.rewards == 1
+
+
+async def test_dislike_keeps_the_current_genre(service: QTuneService) -> None:
+    s = await suggest(service, ALICE, "Pop", 1)
+    result = await service.feedback(1, ALICE, False)
+    assert result.reward == -5.0
+    view = await service.table(ALICE)
+    assert view.q[0, DEFAULT_GENRES.index(s.action)] == pytest.approx(-0.5)
+    assert view.current_genre == "Pop"
+
+
+async def test_custom_rewards(storage: SQLiteStorage) -> None:
+    svc = QTuneService(storage, learner=make_learner("seed"), like_reward=2.0, dislike_reward=-1)
+    await suggest(svc, ALICE, "Pop", 1)
+    assert (await svc.feedback(1, ALICE, True)).reward == 2.0
+
+
+async def test_ignored_reactions_have_their_reason(service: QTuneService) -> None:
+    await suggest(service, ALICE, "Rock", 1)
+    other = await service.feedback(1, BOB, True)
+    assert (other.applied, other.reason) == (False, "not_requester")
+    assert (await service.feedback(999, ALICE, True)).reason == "not_a_recommendation"
+    assert (await service.feedback(1, ALICE, True)).applied
+    second = await service.feedback(1, ALICE, False)
+    assert (second.applied, second.reason) == (False, "already_rewarded")
+    assert (await service.table(ALICE)).rewards == 1
+    assert (await service.table(BOB)).rewards == 0
+
+
+async def test_reset_deletes_everything(service: QTuneService) -> None:
+    await suggest(service, ALICE, "Rock", 1)
+    await suggest(service, ALICE, "Rock", 2)
+    await service.feedback(1, ALICE, True)
+    assert await service.reset(ALICE) is True
+    view = await service.table(ALICE)
+    assert (view.rewards, view.current_genre, view.epsilon) == (0, None, 1.0)
+    assert np.all(view.q == 0.0)
+    assert await service.pending() == []
+    assert (await service.feedback(2, ALICE, True)).reason == "not_a_recommendation"
+    assert await service.reset(ALICE) is False
+
+
+async def test_pending_lists_unrewarded(service: QTuneService) -> None:
+    await suggest(service, ALICE, "Rock", 1)
+    await suggest(service, BOB, "Jazz", 2)
+    await service.feedback(1, ALICE, True)
+    pending = await service.pending()
+    assert [(p.message_id, p.user_id, p.channel_id) for p in pending] == [(2, BOB, 20)]
+
+
+@pytest.mark.parametrize("episodes", [0, -1, 5001])
+async def test_simulate_bounds(service: QTuneService, episodes: int) -> None:
+    with pytest.raises(InvalidRequest, match="5,000"):
+        await service.simulate(ALICE, "pop_lover", episodes)
+
+
+async def test_simulate_unknown_user(service: QTuneService) -> None:
+    with pytest.raises(InvalidRequest, match="unknown user"):
+        await service.simulate(ALICE, "nobody_like_this", 10)
+
+
+async def test_simulate_pretrains_in_place_from_current_values(service: QTuneService) -> None:
+    await suggest(service, ALICE, "Rock", 1)
+    await service.feedback(1, ALICE, True)
+    before = await service.storage.get_user(ALICE)
+    report = await service.simulate(ALICE, "pop_lover", 3000, seed=5)
+    after = await service.storage.get_user(ALICE)
+    assert before is not None
+    assert after is not None
+    assert int(after.learner.visits.sum()) == 3001  # continued from the stored table
+    assert after.learner.epsilon < before.learner.epsilon
+    assert after.rewards == 1  # simulated steps are not reactions
+    assert after.current_genre == before.current_genre
+    assert report.rewards.shape == (3000,)
+    assert report.policy == report.table.policy
+    assert report.policy["Rock"] == "Pop"  # pop_lover: Pop is best from everywhere
+    np.testing.assert_array_equal(report.table.q, after.learner.q)
+
+
+async def test_simulate_is_reproducible_with_a_seed(tmp_path: Path) -> None:
+    tables = []
+    for name in ("a.db", "b.db"):
+        st = await SQLiteStorage.open(tmp_path / name)
+        svc = QTuneService(st, learner=make_learner("seed"))
+        tables.append((await svc.simulate(ALICE, "rock_fan", 500, seed=11)).table.q)
+        await st.close()
+    np.testing.assert_array_equal(tables[0], tables[1])
+
+
+async def test_table_of_a_stranger_is_fresh_and_not_stored(service: QTuneService) -> None:
+    view = await service.table(BOB)
+    assert view.genres == DEFAULT_GENRES
+    assert np.all(view.q == 0.0)
+    assert set(view.policy) == set(DEFAULT_GENRES)
+    assert await service.storage.get_user(BOB) is None
+
+
+async def test_default_learner_is_used_when_none_given(storage: SQLiteStorage) -> None:
+    svc = QTuneService(storage)
+    assert svc.learner.name == make_learner().name
+
+
+async def test_meta_passthrough(service: QTuneService) -> None:
+    await service.set_meta("commands", "hash1")
+    assert await service.get_meta("commands") == "hash1"
