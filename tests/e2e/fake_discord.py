@@ -245,6 +245,7 @@ class FakeDiscord:
         self.member_permissions: dict[int, str] = {}
 
         self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task] = set()
         self._t0 = time.monotonic()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -1215,9 +1216,11 @@ class FakeDiscord:
             users.append(self.bot_user_id)
             if self.echo_own_reactions:
                 # Discord echoes the bot's own reaction back to it.
-                asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(
                     self._dispatch_reaction(msg, self.bot_user_id, emoji)
                 )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         return None
 
     async def _del_own_reaction(self, rec: Request, channel: str, mid: str, emoji: str) -> Any:
