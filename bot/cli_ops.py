@@ -64,10 +64,10 @@ def _user_id(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()  # validate before importing discord.py: fail fast
+    settings.require_token()
     from bot.app import run
 
-    settings = Settings.from_env()
-    settings.require_token()
     return asyncio.run(run(settings))
 
 

@@ -1,0 +1,198 @@
+"""Settings: defaults, .env loading, validation messages, and the token never shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.agent import DEFAULT_GENRES, AgentParams
+from bot.config import ConfigError, Settings
+from bot.learners import DEFAULT_LEARNER
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "MTIzNDU2Nzg5.secret-token-value.XYZ"
+
+
+def test_defaults_are_the_seeds():
+    s = Settings.from_env({})
+    assert s.token is None
+    assert s.db_path == Path("data/qtune.sqlite3")
+    assert s.dev_guild is None
+    assert s.genres == DEFAULT_GENRES
+    assert s.params == AgentParams()
+    assert s.learner == DEFAULT_LEARNER
+    assert (s.like_reward, s.dislike_reward) == (10.0, -5.0)
+    assert s.max_episodes == 100_000
+    assert 0 < s.cooldown <= 10
+    assert s.guild_ready_timeout == 2.0
+    assert s.loop_lag_interval is None
+    assert s.api_base == "https://discord.com/api/v10"
+    assert s.gateway_url == "wss://gateway.discord.gg/"
+
+
+def test_values_are_parsed():
+    s = Settings.from_env(
+        {
+            "DISCORD_TOKEN": f"  {TOKEN} ",
+            "QTUNE_DB": "/tmp/x/q.db",
+            "QTUNE_DEV_GUILD": "123456789012345678",
+            "QTUNE_GENRES": " Pop, Rock ,Metal",
+            "QTUNE_ALPHA": "0.5",
+            "QTUNE_GAMMA": "0",
+            "QTUNE_EPSILON": "0.3",
+            "QTUNE_EPSILON_DECAY": "0.9",
+            "QTUNE_EPSILON_MIN": "0.05",
+            "QTUNE_REWARD_LIKE": "3",
+            "QTUNE_REWARD_DISLIKE": "-1.5",
+            "QTUNE_LOG_LEVEL": "debug",
+            "QTUNE_COOLDOWN": "0",
+            "QTUNE_MAX_EPISODES": "5_000",
+            "QTUNE_GUILD_READY_TIMEOUT": "0.1",
+            "QTUNE_LOOP_LAG": "on",
+            "DISCORD_API_BASE": "http://127.0.0.1:8080/api/v10/",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8080/gateway",
+        }
+    )
+    assert s.token == TOKEN
+    assert s.db_path == Path("/tmp/x/q.db")
+    assert s.dev_guild == 123456789012345678
+    assert s.genres == ("Pop", "Rock", "Metal")
+    assert s.params == AgentParams(0.5, 0.0, 0.3, 0.9, 0.05)
+    assert (s.like_reward, s.dislike_reward) == (3.0, -1.5)
+    assert s.log_level == "DEBUG"
+    assert s.cooldown == 0.0
+    assert s.max_episodes == 5000
+    assert s.guild_ready_timeout == 0.1
+    assert s.loop_lag_interval == pytest.approx(0.05)
+    assert s.api_base == "http://127.0.0.1:8080/api/v10"  # trailing slash dropped
+    assert s.gateway_url == "ws://127.0.0.1:8080/gateway"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"QTUNE_ALPHA": "2"}, "QTUNE_ALPHA"),
+        ({"QTUNE_ALPHA": "abc"}, "QTUNE_ALPHA"),
+        ({"QTUNE_GAMMA": "1"}, "QTUNE_GAMMA"),
+        ({"QTUNE_EPSILON": "-0.1"}, "QTUNE_EPSILON"),
+        ({"QTUNE_EPSILON_DECAY": "0"}, "QTUNE_EPSILON_DECAY"),
+        ({"QTUNE_EPSILON_MIN": "nan"}, "QTUNE_EPSILON_MIN"),
+        ({"QTUNE_GENRES": "Pop"}, "QTUNE_GENRES"),
+        ({"QTUNE_GENRES": "Pop,pop"}, "QTUNE_GENRES"),
+        ({"QTUNE_GENRES": "Pop,,Rock"}, "QTUNE_GENRES"),
+        ({"QTUNE_DEV_GUILD": "my-server"}, "QTUNE_DEV_GUILD"),
+        ({"QTUNE_DEV_GUILD": "-5"}, "QTUNE_DEV_GUILD"),
+        ({"QTUNE_LEARNER": "no-such-learner"}, "QTUNE_LEARNER"),
+        ({"QTUNE_REWARD_LIKE": "lots"}, "QTUNE_REWARD_LIKE"),
+        ({"QTUNE_REWARD_DISLIKE": "inf"}, "QTUNE_REWARD_DISLIKE"),
+        ({"QTUNE_LOG_LEVEL": "LOUD"}, "QTUNE_LOG_LEVEL"),
+        ({"QTUNE_COOLDOWN": "-1"}, "QTUNE_COOLDOWN"),
+        ({"QTUNE_MAX_EPISODES": "100001"}, "QTUNE_MAX_EPISODES"),
+        ({"QTUNE_MAX_EPISODES": "0"}, "QTUNE_MAX_EPISODES"),
+        ({"QTUNE_MAX_EPISODES": "1.5"}, "QTUNE_MAX_EPISODES"),
+        ({"QTUNE_GUILD_READY_TIMEOUT": "-2"}, "QTUNE_GUILD_READY_TIMEOUT"),
+        ({"QTUNE_LOOP_LAG": "sometimes"}, "QTUNE_LOOP_LAG"),
+        ({"DISCORD_API_BASE": "ftp://example.com/api"}, "DISCORD_API_BASE"),
+        ({"DISCORD_API_BASE": "not a url"}, "DISCORD_API_BASE"),
+        ({"DISCORD_API_BASE": "http://"}, "DISCORD_API_BASE"),
+        ({"DISCORD_API_BASE": "http://host:99999/api"}, "DISCORD_API_BASE"),
+        ({"DISCORD_API_BASE": "https://u:p@proxy/api/v10"}, "DISCORD_API_BASE"),
+        ({"DISCORD_GATEWAY_URL": "https://gateway.discord.gg"}, "DISCORD_GATEWAY_URL"),
+        ({"DISCORD_GATEWAY_URL": "wss://"}, "DISCORD_GATEWAY_URL"),
+    ],
+)
+def test_invalid_values_name_the_variable_in_one_line(env, variable):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DISCORD_TOKEN": TOKEN, **env})
+    message = str(info.value)
+    assert variable in message
+    assert "\n" not in message
+    assert TOKEN not in message
+
+
+def test_token_is_only_required_to_run():
+    s = Settings.from_env({})
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
+        s.require_token()
+    assert Settings.from_env({"DISCORD_TOKEN": TOKEN}).require_token() == TOKEN
+
+
+def test_token_with_whitespace_is_rejected_without_echoing_it():
+    bad = "abc def.ghijkl"
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DISCORD_TOKEN": bad})
+    assert "DISCORD_TOKEN" in str(info.value)
+    assert bad not in str(info.value)
+    assert "ghijkl" not in str(info.value)
+
+
+def test_token_never_in_repr_str_or_errors_that_echo_values():
+    s = Settings.from_env({"DISCORD_TOKEN": TOKEN})
+    assert TOKEN not in repr(s)
+    assert TOKEN not in str(s)
+    # A value that happens to contain the token is echoed redacted.
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DISCORD_TOKEN": TOKEN, "QTUNE_ALPHA": TOKEN})
+    assert TOKEN not in str(info.value)
+    assert "QTUNE_ALPHA" in str(info.value)
+
+
+def test_dotenv_fills_in_but_never_overrides_the_environment(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        f"DISCORD_TOKEN={TOKEN}\nQTUNE_ALPHA=0.5\nQTUNE_GENRES=A,B,C\n", encoding="utf-8"
+    )
+    for name in list(os.environ):
+        if name.startswith(("QTUNE_", "DISCORD_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("QTUNE_ALPHA", "0.25")
+    s = Settings.from_env(env_file=env_file)
+    assert s.token == TOKEN
+    assert s.params.alpha == 0.25  # the real environment wins
+    assert s.genres == ("A", "B", "C")
+    assert "QTUNE_GENRES" not in os.environ  # .env is not written into os.environ
+
+
+def test_env_example_documents_every_variable_and_matches_defaults():
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    names = {
+        line.split("=", 1)[0].strip()
+        for line in text.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    expected = {
+        "DISCORD_TOKEN",
+        "QTUNE_DB",
+        "QTUNE_DEV_GUILD",
+        "QTUNE_GENRES",
+        "QTUNE_ALPHA",
+        "QTUNE_GAMMA",
+        "QTUNE_EPSILON",
+        "QTUNE_EPSILON_DECAY",
+        "QTUNE_EPSILON_MIN",
+        "QTUNE_LEARNER",
+        "QTUNE_REWARD_LIKE",
+        "QTUNE_REWARD_DISLIKE",
+        "QTUNE_LOG_LEVEL",
+        "QTUNE_COOLDOWN",
+        "QTUNE_MAX_EPISODES",
+        "QTUNE_GUILD_READY_TIMEOUT",
+        "QTUNE_LOOP_LAG",
+        "DISCORD_API_BASE",
+        "DISCORD_GATEWAY_URL",
+    }
+    assert names == expected
+    # Every variable has a comment right above it (possibly after other variables).
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            above = [x for x in lines[:i] if x.strip()]
+            assert above, line
+            assert above[-1].startswith("#") or "=" in above[-1], line
+    # The example, as written, loads to the defaults (apart from the empty token).
+    from dotenv import dotenv_values
+
+    values = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
+    assert Settings.from_env(values) == Settings()
