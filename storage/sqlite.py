@@ -22,7 +22,6 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +45,7 @@ Op = Callable[[sqlite3.Connection], Any]
 
 DEFAULT_DB = "data/qtune.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
+USER_CACHE = 4096  # decoded users kept on the worker thread
 MAX_BATCH = 512  # operations per transaction; bounds one batch's latency
 SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -63,6 +63,24 @@ def default_db_path() -> Path:
 
 def _ms(t: float) -> int:
     return round(t * 1000)
+
+
+def _rec_fields(r: Recommendation) -> tuple:
+    return (r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, r.epsilon,
+            r.created_at, r.reward, r.rewarded_at)  # fmt: skip
+
+
+def _copy(rec: UserRecord) -> UserRecord:
+    """A copy whose arrays the caller may mutate without touching the cache."""
+    return UserRecord(
+        rec.user_id,
+        rec.genres,
+        rec.learner.copy(),
+        rec.current_genre,
+        rec.rewards,
+        rec.created_at,
+        rec.updated_at,
+    )
 
 
 def _rec_from_row(row: Sequence[Any]) -> Recommendation:
@@ -164,6 +182,10 @@ class SQLiteStorage(Storage):
         self._holds: dict[int, list] = {}  # user id -> [asyncio.Lock, users of it]
         self._sets: dict[str, int] = {}  # genre list -> genre_sets.id (worker thread only)
         self._set_names: dict[int, tuple[str, ...]] = {}
+        # Decoded users, worker thread only. Dropped whenever another connection commits
+        # (PRAGMA data_version) or a batch rolls back, so it never serves stale data.
+        self._users: dict[int, UserRecord] = {}
+        self._data_version = -1
 
     # ------------------------------------------------------------------ life
     @classmethod
@@ -245,6 +267,10 @@ class SQLiteStorage(Storage):
         conn = self._conn._conn
         results: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._users.clear()
+            self._data_version = version
         try:
             for op in ops:
                 try:
@@ -257,6 +283,7 @@ class SQLiteStorage(Storage):
         except BaseException:
             self._sets.clear()
             self._set_names.clear()
+            self._users.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -301,6 +328,9 @@ class SQLiteStorage(Storage):
         return names
 
     def _load_user(self, conn: sqlite3.Connection, user_id: int) -> UserRecord | None:
+        cached = self._users.get(user_id)
+        if cached is not None:
+            return _copy(cached)
         row = conn.execute(f"SELECT {_USER_COLS} FROM users WHERE user_id = ?", (user_id,))
         row = row.fetchone()
         if row is None:
@@ -309,7 +339,14 @@ class SQLiteStorage(Storage):
         genres = self._set_genres(conn, set_id)
         learner = decode_state(blob, len(genres), eps)
         record = UserRecord(uid, genres, learner, current, rewards, created / 1000, updated / 1000)
-        return adapt_record(record, self.genres)
+        record = adapt_record(record, self.genres)
+        self._remember(record)
+        return _copy(record)
+
+    def _remember(self, rec: UserRecord) -> None:
+        if len(self._users) >= USER_CACHE and rec.user_id not in self._users:
+            del self._users[next(iter(self._users))]  # the oldest entry
+        self._users[rec.user_id] = rec
 
     def _save_user(self, conn: sqlite3.Connection, rec: UserRecord) -> None:
         st = rec.learner
@@ -326,6 +363,8 @@ class SQLiteStorage(Storage):
                 _ms(rec.updated_at),
             ),
         )
+        if rec.genres == self.genres:
+            self._remember(_copy(rec))
 
     def _update_op(self, user_id: int, fn: Callable[[UserRecord | None], tuple[Any, T]]) -> Op:
         def op(conn: sqlite3.Connection) -> T:
@@ -349,12 +388,22 @@ class SQLiteStorage(Storage):
     async def set_current_genre(
         self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
     ) -> UserRecord:
-        def fn(rec: UserRecord | None) -> tuple[UserRecord, UserRecord]:
-            rec = rec or fresh()
-            rec.current_genre = genre
-            return rec, rec
+        def op(conn: sqlite3.Connection) -> UserRecord:
+            # Only two columns change: no need to re-encode and rewrite the table blob.
+            now = time.time()
+            sql = "UPDATE users SET current_genre = ?, updated_at = ? WHERE user_id = ?"
+            if conn.execute(sql, (genre, _ms(now), user_id)).rowcount:
+                rec = self._load_user(conn, user_id)
+                assert rec is not None
+                rec.current_genre, rec.updated_at = genre, now
+                self._remember(_copy(rec))
+                return rec
+            rec = fresh()
+            rec.current_genre, rec.updated_at = genre, now
+            self._save_user(conn, rec)
+            return rec
 
-        return await self._run(self._update_op(user_id, fn))
+        return await self._run(op)
 
     async def hold_and_update(
         self,
@@ -376,6 +425,7 @@ class SQLiteStorage(Storage):
         def op(conn: sqlite3.Connection) -> bool:
             recs = conn.execute("DELETE FROM recommendations WHERE user_id = ?", (user_id,))
             users = conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            self._users.pop(user_id, None)
             return recs.rowcount + users.rowcount > 0
 
         return await self._run_for(user_id, op)
@@ -428,7 +478,8 @@ class SQLiteStorage(Storage):
                 "UPDATE recommendations SET reward = ?, rewarded_at = ? WHERE message_id = ?",
                 (float(reward), _ms(now), message_id),
             )
-            return RewardOutcome("applied", replace(rec, reward=reward, rewarded_at=now), value)
+            done = Recommendation(*_rec_fields(rec)[:8], float(reward), now)
+            return RewardOutcome("applied", done, value)
 
         return await self._run_for(user_id, op)
 

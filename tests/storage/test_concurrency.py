@@ -117,3 +117,42 @@ async def test_a_failing_step_changes_nothing_and_others_still_commit(
     assert rec is not None
     assert not rec.rewarded
     assert (await service.feedback(1, USER, True)).applied
+
+
+async def test_two_processes_worth_of_connections_lose_no_update(tmp_path: Path) -> None:
+    """The bot and the console may share one file: each connection's cache must notice
+    the other's commits (PRAGMA data_version), or a read-modify-write would lose one."""
+    path = tmp_path / "shared.db"
+    a = await SQLiteStorage.open(path)
+    b = await SQLiteStorage.open(path)
+    try:
+
+        def bump(rec: UserRecord | None) -> tuple[UserRecord, None]:
+            rec = rec or UserRecord.fresh(USER, a.genres, make_learner("seed").initial_state(5))
+            rec.rewards += 1
+            return rec, None
+
+        for _ in range(10):
+            await a.update_user(USER, bump)  # a caches the user...
+            await b.update_user(USER, bump)  # ...b changes it behind a's back
+        user = await a.get_user(USER)
+        assert user is not None
+        assert user.rewards == 20
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_cached_user_is_not_shared_with_callers(tmp_path: Path) -> None:
+    st = await SQLiteStorage.open(tmp_path / "cache.db")
+    try:
+        rec = UserRecord.fresh(USER, st.genres, make_learner("seed").initial_state(5))
+        await st.update_user(USER, lambda _old: (rec, None))
+        first = await st.get_user(USER)
+        assert first is not None
+        first.learner.q[:] = 99.0  # a caller scribbling on its copy
+        second = await st.get_user(USER)
+        assert second is not None
+        assert np.all(second.learner.q == 0.0)
+    finally:
+        await st.close()
