@@ -6,6 +6,8 @@ Append new ones; never edit a released one.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from bot.agent import LearnerState
@@ -47,13 +49,59 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "WHERE rewarded_at IS NULL",
     ),
 )
+# v2: smaller recommendation rows (~2 KiB per user with 20 of them). Genre names and
+# (guild, channel) pairs are interned in `lookup` ("g:Rock", "p:guild/channel"; an empty
+# side is NULL), and recommendation times are whole seconds instead of milliseconds.
+_PLACE = "'p:' || ifnull(guild_id, '') || '/' || ifnull(channel_id, '')"
+MIGRATIONS += (
+    (
+        "CREATE TABLE lookup (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)",
+        "INSERT OR IGNORE INTO lookup(value) SELECT 'g:' || state FROM recommendations "
+        "UNION SELECT 'g:' || action FROM recommendations "
+        f"UNION SELECT {_PLACE} FROM recommendations",
+        """CREATE TABLE recommendations_v2 (
+            message_id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            place INTEGER NOT NULL REFERENCES lookup(id),
+            state INTEGER NOT NULL REFERENCES lookup(id),
+            action INTEGER NOT NULL REFERENCES lookup(id),
+            epsilon REAL NOT NULL,
+            created_at INTEGER NOT NULL,
+            reward REAL,
+            rewarded_at INTEGER
+        )""",
+        "INSERT INTO recommendations_v2 SELECT message_id, user_id, "
+        f"(SELECT id FROM lookup WHERE value = {_PLACE}), "
+        "(SELECT id FROM lookup WHERE value = 'g:' || state), "
+        "(SELECT id FROM lookup WHERE value = 'g:' || action), "
+        "epsilon, created_at / 1000, reward, rewarded_at / 1000 FROM recommendations",
+        "DROP TABLE recommendations",
+        "ALTER TABLE recommendations_v2 RENAME TO recommendations",
+        "CREATE INDEX recommendations_user ON recommendations(user_id)",
+        "CREATE INDEX recommendations_pending ON recommendations(created_at) "
+        "WHERE rewarded_at IS NULL",
+    ),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 GENRE_SEP = "\x1f"  # ASCII unit separator: cannot appear in a sensible genre name
 
 
 def encode_state(st: LearnerState) -> bytes:
-    """q, reward_sum and visits as one blob, dropping all-zero trailing parts."""
+    """q, reward_sum and visits as one blob, dropping all-zero trailing parts.
+
+    Zlib-compressed when that is smaller (sparse tables of new users shrink a lot);
+    a raw blob has one of the lengths 0, 8n² or 20n², so the two cannot be confused.
+    """
+    raw = _raw_state(st)
+    packed = zlib.compress(raw, 6)
+    n2 = st.q.size
+    if len(packed) < len(raw) and len(packed) not in (0, 8 * n2, 20 * n2):
+        return packed
+    return raw
+
+
+def _raw_state(st: LearnerState) -> bytes:
     parts = [
         np.ascontiguousarray(st.q, dtype="<f8").tobytes(),
         np.ascontiguousarray(st.reward_sum, dtype="<f8").tobytes(),
@@ -67,6 +115,8 @@ def encode_state(st: LearnerState) -> bytes:
 def decode_state(blob: bytes, n: int, epsilon: float) -> LearnerState:
     """Inverse of :func:`encode_state` for an ``n``-genre table."""
     cells = n * n
+    if len(blob) not in (0, 8 * cells, 20 * cells):
+        blob = zlib.decompress(blob)
     q = np.zeros((n, n))
     reward_sum = np.zeros((n, n))
     visits = np.zeros((n, n), dtype=np.int64)

@@ -49,10 +49,7 @@ USER_CACHE = 4096  # decoded users kept on the worker thread
 MAX_BATCH = 512  # operations per transaction; bounds one batch's latency
 SYNCHRONOUS = ("FULL", "NORMAL")
 
-_REC_COLS = (
-    "message_id, user_id, guild_id, channel_id, state, action, epsilon, created_at, "
-    "reward, rewarded_at"
-)
+_REC_COLS = "message_id, user_id, place, state, action, epsilon, created_at, reward, rewarded_at"
 _USER_COLS = "user_id, genre_set, state, epsilon, current_genre, rewards, created_at, updated_at"
 
 
@@ -65,11 +62,6 @@ def _ms(t: float) -> int:
     return round(t * 1000)
 
 
-def _rec_fields(r: Recommendation) -> tuple:
-    return (r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, r.epsilon,
-            r.created_at, r.reward, r.rewarded_at)  # fmt: skip
-
-
 def _copy(rec: UserRecord) -> UserRecord:
     """A copy whose arrays the caller may mutate without touching the cache."""
     return UserRecord(
@@ -80,22 +72,6 @@ def _copy(rec: UserRecord) -> UserRecord:
         rec.rewards,
         rec.created_at,
         rec.updated_at,
-    )
-
-
-def _rec_from_row(row: Sequence[Any]) -> Recommendation:
-    mid, uid, gid, cid, s, a, eps, created, reward, rewarded = row
-    return Recommendation(
-        mid,
-        uid,
-        gid,
-        cid,
-        s,
-        a,
-        float(eps),
-        created / 1000,
-        None if reward is None else float(reward),
-        None if rewarded is None else rewarded / 1000,
     )
 
 
@@ -182,6 +158,8 @@ class SQLiteStorage(Storage):
         self._holds: dict[int, list] = {}  # user id -> [asyncio.Lock, users of it]
         self._sets: dict[str, int] = {}  # genre list -> genre_sets.id (worker thread only)
         self._set_names: dict[int, tuple[str, ...]] = {}
+        self._ids: dict[str, int] = {}  # interned lookup values (genre names, places)
+        self._values: dict[int, str] = {}
         # Decoded users, worker thread only. Dropped whenever another connection commits
         # (PRAGMA data_version) or a batch rolls back, so it never serves stale data.
         self._users: dict[int, UserRecord] = {}
@@ -283,6 +261,8 @@ class SQLiteStorage(Storage):
         except BaseException:
             self._sets.clear()
             self._set_names.clear()
+            self._ids.clear()
+            self._values.clear()
             self._users.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -310,6 +290,39 @@ class SQLiteStorage(Storage):
             return await self._run(op)
 
     # ------------------------------------------------ rows (worker thread)
+    def _intern(self, conn: sqlite3.Connection, value: str) -> int:
+        found = self._ids.get(value)
+        if found is None:
+            conn.execute("INSERT OR IGNORE INTO lookup(value) VALUES (?)", (value,))
+            found = conn.execute("SELECT id FROM lookup WHERE value = ?", (value,)).fetchone()[0]
+            self._ids[value] = found
+            self._values[found] = value
+        return found
+
+    def _value(self, conn: sqlite3.Connection, id_: int) -> str:
+        value = self._values.get(id_)
+        if value is None:
+            value = conn.execute("SELECT value FROM lookup WHERE id = ?", (id_,)).fetchone()[0]
+            self._values[id_] = value
+            self._ids[value] = id_
+        return value
+
+    def _rec(self, conn: sqlite3.Connection, row: Sequence[Any]) -> Recommendation:
+        mid, uid, place, s, a, eps, created, reward, rewarded = row
+        guild, _, channel = self._value(conn, place)[2:].partition("/")
+        return Recommendation(
+            mid,
+            uid,
+            int(guild) if guild else None,
+            int(channel) if channel else None,
+            self._value(conn, s)[2:],
+            self._value(conn, a)[2:],
+            float(eps),
+            float(created),
+            None if reward is None else float(reward),
+            None if rewarded is None else float(rewarded),
+        )
+
     def _set_id(self, conn: sqlite3.Connection, genres: tuple[str, ...]) -> int:
         key = GENRE_SEP.join(genres)
         found = self._sets.get(key)
@@ -432,26 +445,30 @@ class SQLiteStorage(Storage):
 
     # -------------------------------------------------------- recommendations
     async def add_recommendation(self, rec: Recommendation) -> None:
-        row = (
-            rec.message_id,
-            rec.user_id,
-            rec.guild_id,
-            rec.channel_id,
-            rec.state,
-            rec.action,
-            float(rec.epsilon),
-            _ms(rec.created_at),
-            rec.reward,
-            None if rec.rewarded_at is None else _ms(rec.rewarded_at),
-        )
-        sql = f"INSERT OR REPLACE INTO recommendations ({_REC_COLS}) VALUES ({', '.join('?' * 10)})"
-        await self._run(lambda conn: conn.execute(sql, row) and None)
+        sql = f"INSERT OR REPLACE INTO recommendations ({_REC_COLS}) VALUES ({', '.join('?' * 9)})"
+        place = f"p:{'' if rec.guild_id is None else rec.guild_id}/"
+        place += "" if rec.channel_id is None else str(rec.channel_id)
 
-    @staticmethod
-    def _load_rec(conn: sqlite3.Connection, message_id: int) -> Recommendation | None:
+        def op(conn: sqlite3.Connection) -> None:
+            row = (
+                rec.message_id,
+                rec.user_id,
+                self._intern(conn, place),
+                self._intern(conn, "g:" + rec.state),
+                self._intern(conn, "g:" + rec.action),
+                float(rec.epsilon),
+                round(rec.created_at),
+                rec.reward,
+                None if rec.rewarded_at is None else round(rec.rewarded_at),
+            )
+            conn.execute(sql, row)
+
+        await self._run(op)
+
+    def _load_rec(self, conn: sqlite3.Connection, message_id: int) -> Recommendation | None:
         sql = f"SELECT {_REC_COLS} FROM recommendations WHERE message_id = ?"
         row = conn.execute(sql, (message_id,)).fetchone()
-        return None if row is None else _rec_from_row(row)
+        return None if row is None else self._rec(conn, row)
 
     async def get_recommendation(self, message_id: int) -> Recommendation | None:
         return await self._run(lambda conn: self._load_rec(conn, message_id))
@@ -476,21 +493,35 @@ class SQLiteStorage(Storage):
             self._save_user(conn, user)
             conn.execute(
                 "UPDATE recommendations SET reward = ?, rewarded_at = ? WHERE message_id = ?",
-                (float(reward), _ms(now), message_id),
+                (float(reward), round(now), message_id),
             )
-            done = Recommendation(*_rec_fields(rec)[:8], float(reward), now)
+            done = Recommendation(
+                rec.message_id,
+                rec.user_id,
+                rec.guild_id,
+                rec.channel_id,
+                rec.state,
+                rec.action,
+                rec.epsilon,
+                rec.created_at,
+                float(reward),
+                float(round(now)),
+            )
             return RewardOutcome("applied", done, value)
 
         return await self._run_for(user_id, op)
 
     async def pending(self, max_age_s: float = 86400, limit: int = 1000) -> list[Recommendation]:
-        since = _ms(time.time() - max_age_s)
+        since = round(time.time() - max_age_s)
         sql = (
             f"SELECT {_REC_COLS} FROM recommendations WHERE rewarded_at IS NULL "
             "AND created_at >= ? ORDER BY created_at LIMIT ?"
         )
-        rows = await self._run(lambda conn: conn.execute(sql, (since, limit)).fetchall())
-        return [_rec_from_row(r) for r in rows]
+
+        def op(conn: sqlite3.Connection) -> list[Recommendation]:
+            return [self._rec(conn, r) for r in conn.execute(sql, (since, limit))]
+
+        return await self._run(op)
 
     # --------------------------------------------------------------- metadata
     async def get_meta(self, key: str) -> str | None:
