@@ -190,3 +190,19 @@ async def test_reset_with_the_confirmation_button(
         view = await qb.service.table(ALICE)
         assert view.rewards == 0
         assert np.all(view.q == 0.0)
+
+
+async def test_gateway_resume_keeps_learning(fake: FakeDiscord, bot_env: dict[str, str]) -> None:
+    """Discord drops the websocket (close 4000): the bot resumes and still takes rewards."""
+    async with running_bot(fake, bot_env) as qb:
+        _, msg = await qb.nowplaying(ALICE, "classical")
+        await fake.disconnect_gateway(4000)
+        await fake.wait_until(
+            lambda: sum(s.identified for s in fake.sessions) >= 2 and fake.active_session(),
+            what="the bot to resume",
+        )
+        assert "RESUMED" in "\n".join(fake.log)
+        assert await fake.user_reacts(msg.id, ALICE, THUMBS_DOWN)
+        view = await eventually(lambda: _table_with_rewards(qb, ALICE, 1), dump=fake.dump)
+        order = list(view.genres)
+        assert view.q[order.index("Classical")].sum() == pytest.approx(-0.5)  # 0.1 * (-5)
