@@ -38,7 +38,9 @@ def _figure(width: float, height: float) -> Figure:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", facecolor="white")
+    # Fast zlib level: the encoder was a third of the render time at the default level,
+    # for files only ~20 % smaller.
+    fig.savefig(buf, format="png", facecolor="white", pil_kwargs={"compress_level": 2})
     return buf.getvalue()
 
 
@@ -68,7 +70,8 @@ def _draw_qtable(ax: Axes, genres: Sequence[str], q: np.ndarray, title: str) -> 
     q = np.asarray(q, dtype=float)
     n = len(genres)
     lo, hi = float(q.min()), float(q.max())
-    image = ax.imshow(q, cmap=CMAP, vmin=lo, vmax=hi if hi > lo else lo + 1.0, aspect="auto")
+    top = hi if hi > lo else lo + 1.0
+    image = ax.imshow(q, cmap=CMAP, vmin=lo, vmax=top, aspect="auto", interpolation="nearest")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="Q value")
     font = 10 if n <= 6 else 8 if n <= 10 else 6
     best = best_cells(q)
