@@ -1,0 +1,1133 @@
+"""Load and latency benchmark: the real bot, as a subprocess, against the loopback fake Discord.
+
+    uv run python benchmarks/e2e_load.py          # 200 users (plain + /simulate); 50/200/800
+    uv run python benchmarks/e2e_load.py --smoke  # a few seconds: the CI smoke check
+
+The fake Discord (``tests/e2e/fake_discord.py``) runs in this process on 127.0.0.1; the bot is
+``python -m bot`` with its settings in environment variables (``DISCORD_API_BASE``,
+``DISCORD_GATEWAY_URL``, ``QTUNE_DB``, ``QTUNE_LOOP_LAG`` ...), exactly as an operator starts it.
+
+Load model. Each simulated user runs a closed loop of ``--rounds`` rounds, one round every
+``--period`` seconds (starting at a random offset): ``/nowplaying genre`` through the gateway,
+wait for the answer and the bot's 👍/👎, think 0.2-0.8 s, react 👍 (70 %) or 👎. So N users
+offer about N / period interactions per second, plus as many reactions. The /simulate phase
+runs the same load while ``--sim-users`` users run ``/simulate pop_lover <max episodes>``
+back to back until the load ends.
+
+What is measured, and how. Both processes read CLOCK_MONOTONIC, so times compare directly.
+- interaction → callback: from the moment the fake writes the INTERACTION_CREATE frame to the
+  bot's websocket to the moment the bot's ``POST /interactions/.../callback`` reaches the fake.
+- interaction → reactions: the same start, until the bot's second reaction PUT arrives (the
+  command's whole work, recommendation stored before the reactions).
+- reaction → committed: from the MESSAGE_REACTION_ADD frame to the first read of the bot's
+  SQLite database (a separate read-only connection, WAL) that sees the reward of that
+  recommendation. A reader sees only committed transactions, so this is the commit as any
+  other process (the operator CLI) sees it. Resolution: the poll interval (``--poll-ms``).
+- throughput: /nowplaying answered per second over the phase.
+- peak RSS: ``VmHWM`` of the bot process from /proc; it is reset at each phase start by
+  writing 5 to /proc/<pid>/clear_refs, so it is the phase's peak (the process-life peak is
+  printed too).
+- event-loop lag: measured inside the bot (``QTUNE_LOOP_LAG=0.01``: how late a 10 ms sleep
+  wakes up). The bot logs the maximum every 10 s; each phase starts right after such a line and
+  its lag is the maximum of the windows that cover it (the tail of the last one is idle).
+  ``--smoke`` does not wait for windows and shows the whole run's maximum (start-up included).
+- driver loop lag: the same probe in this process, so a saturated measuring side is visible.
+
+Errors are any answer that is not the expected one (an ephemeral error, "something went
+wrong"), a 4xx the fake returned, an error the fake recorded, or an ERROR line in the bot's log.
+The exit code is non-zero only when the benchmark cannot run (the bot does not start, crashes,
+exits uncleanly, or nothing gets answered) or the bot answers with errors; never on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import gc
+import json
+import math
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.fake_discord import OP_DISPATCH, FakeDiscord, GatewaySession  # noqa: E402
+
+THUMBS_UP = "\N{THUMBS UP SIGN}"
+THUMBS_DOWN = "\N{THUMBS DOWN SIGN}"
+GENRES_TYPED = ("pop", "rock", "jazz", "classical", "hip hop", "HipHop", "Rock")
+SIM_PROFILE = "pop_lover"
+MAX_EPISODES = 100_000
+CALLBACK_TIMEOUT = 10.0
+REACTIONS_TIMEOUT = 10.0
+SIMULATE_TIMEOUT = 300.0
+COMMIT_TIMEOUT = 15.0
+LAG_WINDOW_TIMEOUT = 25.0  # the bot logs its loop lag every 10 s
+BOT_START_TIMEOUT = 60.0
+MAX_SIM_RUNS = 200  # per simulate user and phase: a bound, never reached in practice
+
+LAG_WINDOW = re.compile(
+    r"event loop lag: max (?P<window>[\d.]+) ms in the last [\d.]+ s \((?P<total>[\d.]+) ms"
+)
+LAG_OVERALL = re.compile(r"event loop lag: max (?P<total>[\d.]+) ms overall")
+LOG_ERROR = re.compile(r"\[(ERROR|CRITICAL)\s*\]|^Traceback ")
+LOG_WARNING = re.compile(r"\[WARNING\s*\]")
+
+TARGET_P99_MS = 50.0
+TARGET_LAG_MS = 100.0
+TARGET_SIM_RATIO = 2.0
+
+
+# --------------------------------------------------------------------------- the fake, timed
+class LoadFake(FakeDiscord):
+    """The e2e fake with exact timestamps and per-message signals.
+
+    The base class's ``wait_until`` re-checks every waiter on every change, which is fine for
+    tests and quadratic for 800 users; here each interaction and message gets its own event.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.written: dict[int, float] = {}  # interaction id -> INTERACTION_CREATE written
+        self.reaction_written: dict[tuple[int, int], float] = {}  # (message, user) -> written
+        self.reactions_done: dict[int, asyncio.Event] = {}  # message id -> bot's 👍 and 👎 in
+        self.reactions_done_at: dict[int, float] = {}
+        self.finished: dict[int, asyncio.Event] = {}  # interaction id -> followup/edit arrived
+
+    def mono(self, elapsed: float) -> float:
+        """A time from the fake's clock (seconds since start) as time.monotonic()."""
+        return self._t0 + elapsed
+
+    def event_for(self, table: dict[int, asyncio.Event], key: int) -> asyncio.Event:
+        event = table.get(key)
+        if event is None:
+            event = table[key] = asyncio.Event()
+        return event
+
+    async def _send(self, session: GatewaySession, payload: dict[str, Any]) -> bool:
+        # The base class's _send, with a timestamp taken right before the frame is written.
+        async with session.lock:
+            if session.ws.closed:
+                return False
+            if payload.get("op") == OP_DISPATCH:
+                session.sequence += 1
+                payload["s"] = session.sequence
+                session.events_sent += 1
+            frame = json.dumps(payload)
+            self._stamp(payload)
+            try:
+                await session.ws.send_str(frame)
+            except (ConnectionResetError, RuntimeError):
+                return False
+            return True
+
+    def _stamp(self, payload: dict[str, Any]) -> None:
+        event, data = payload.get("t"), payload.get("d") or {}
+        if event == "INTERACTION_CREATE":
+            self.written[int(data["id"])] = time.monotonic()
+        elif event == "MESSAGE_REACTION_ADD" and int(data["user_id"]) != self.bot_user_id:
+            key = (int(data["message_id"]), int(data["user_id"]))
+            self.reaction_written.setdefault(key, time.monotonic())
+
+    async def _add_own_reaction(self, rec: Any, channel: str, mid: str, emoji: str) -> Any:
+        out = await super()._add_own_reaction(rec, channel, mid, emoji)
+        msg = self.messages.get(int(mid)) if mid.isdigit() else None
+        if msg is not None and all(
+            self.bot_user_id in msg.reactions.get(e, []) for e in (THUMBS_UP, THUMBS_DOWN)
+        ):
+            self.reactions_done_at.setdefault(msg.id, self.mono(rec.time))
+            self.event_for(self.reactions_done, msg.id).set()
+        return out
+
+    async def _followup(self, rec: Any, app: str, token: str) -> Any:
+        out = await super()._followup(rec, app, token)
+        self._finish(token)
+        return out
+
+    async def _edit_webhook_message(self, rec: Any, app: str, token: str, mid: str) -> Any:
+        out = await super()._edit_webhook_message(rec, app, token, mid)
+        self._finish(token)
+        return out
+
+    def _finish(self, token: str) -> None:
+        inter = self._interaction_for("", token)
+        if inter is not None:
+            self.event_for(self.finished, inter.id).set()
+
+
+# --------------------------------------------------------------------------- the bot process
+def bot_environment(fake: FakeDiscord, db: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "QTUNE_"))}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(
+        {
+            "MPLBACKEND": "Agg",
+            "PYTHONUNBUFFERED": "1",
+            "DISCORD_TOKEN": fake.token,
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "QTUNE_DB": str(db),
+            "QTUNE_DEV_GUILD": str(fake.guild_id),
+            "QTUNE_GUILD_READY_TIMEOUT": "0.05",
+            # Every user sends one /nowplaying per round; a jittered schedule can put two of
+            # them closer than the default 3 s cooldown, which would be an error answer.
+            "QTUNE_COOLDOWN": "0",
+            "QTUNE_LOOP_LAG": "0.01",
+            "QTUNE_MAX_EPISODES": str(MAX_EPISODES),
+            "QTUNE_LOG_LEVEL": "INFO",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class BotProcess:
+    """The bot as a child process; its log is parsed line by line as it arrives."""
+
+    def __init__(self, command: Sequence[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.command = list(command)
+        self.env = env
+        self.cwd = cwd
+        self.log_path = log
+        self.proc: asyncio.subprocess.Process | None = None
+        self.tail: collections.deque[str] = collections.deque(maxlen=60)
+        self.lines: list[tuple[float, str]] = []  # errors and warnings, with arrival time
+        self.lag_windows: list[tuple[float, float]] = []  # (arrival, window max ms)
+        self.lag_total_ms: float | None = None
+        self.lag_overall_ms: float | None = None
+        self.connected = asyncio.Event()
+        self._line = asyncio.Event()
+        self._reader: asyncio.Task | None = None
+        self._partial = b""
+        self._out: Any = None
+        self._in: Any = None
+
+    async def start(self) -> None:
+        # The bot writes its log to a file, not a pipe: a pipe that the (busy) driver reads
+        # late would block the bot's logging calls, and so its event loop.
+        self._out = self.log_path.open("wb")
+        self._in = self.log_path.open("rb")
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._follow(), name="bench-bot-log")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def _follow(self) -> None:
+        """Read the log file as it grows (every 20 ms) until the process has exited."""
+        while True:
+            exited = not self.running
+            if not self._drain():
+                if exited:
+                    break
+                await asyncio.sleep(0.02)
+        self._out.close()
+        self._in.close()
+        self._line.set()
+
+    def _drain(self) -> bool:
+        chunk = self._in.read(1 << 20)
+        if not chunk:
+            return False
+        now = time.monotonic()
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for raw in lines:
+            self._parse(now, raw.decode(errors="replace"))
+        self._line.set()
+        return True
+
+    def _parse(self, now: float, line: str) -> None:
+        self.tail.append(line)
+        if m := LAG_WINDOW.search(line):
+            self.lag_windows.append((now, float(m["window"])))
+            self.lag_total_ms = float(m["total"])
+        elif m := LAG_OVERALL.search(line):
+            self.lag_overall_ms = float(m["total"])
+        elif "connected as" in line:
+            self.connected.set()
+        if LOG_ERROR.search(line) or LOG_WARNING.search(line):
+            self.lines.append((now, line))
+
+    async def next_lag_window(self, after: float, within: float = LAG_WINDOW_TIMEOUT) -> float:
+        """Wait for a loop-lag log line that arrives after ``after``; return its arrival time."""
+        deadline = time.monotonic() + within
+        while True:
+            for arrival, _ in self.lag_windows:
+                if arrival > after:
+                    return arrival
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.running:
+                raise RuntimeError(
+                    "the bot logged no event-loop lag line (is QTUNE_LOOP_LAG supported?)"
+                )
+            self._line.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._line.wait(), min(left, 0.5))
+
+    def lag_between(self, start: float, end: float) -> float | None:
+        """The largest window maximum among windows logged in (start, end]."""
+        values = [ms for t, ms in self.lag_windows if start < t <= end]
+        return max(values) if values else None
+
+    def problems(self, start: float, end: float) -> tuple[list[str], list[str]]:
+        errors = [ln for t, ln in self.lines if start <= t <= end and LOG_ERROR.search(ln)]
+        warnings = [ln for t, ln in self.lines if start <= t <= end and LOG_WARNING.search(ln)]
+        return errors, warnings
+
+    def status(self) -> dict[str, int]:
+        """VmHWM and VmRSS of the bot process, in KiB."""
+        out: dict[str, int] = {}
+        try:
+            with open(f"/proc/{self.pid}/status") as fh:
+                for line in fh:
+                    key, _, value = line.partition(":")
+                    if key in ("VmHWM", "VmRSS"):
+                        out[key] = int(value.split()[0])
+        except OSError:
+            pass
+        return out
+
+    def reset_peak(self) -> bool:
+        """Reset VmHWM to the current RSS (Linux >= 4.0)."""
+        try:
+            with open(f"/proc/{self.pid}/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            return False
+        return True
+
+    async def stop(self, within: float = 30.0) -> int | None:
+        """SIGTERM and wait; SIGKILL after ``within`` seconds. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), within)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+        return self.proc.returncode
+
+    def describe(self) -> str:
+        rc = None if self.proc is None else self.proc.returncode
+        return f"bot process (rc={rc}), last log lines:\n  " + "\n  ".join(self.tail)
+
+
+# --------------------------------------------------------------------------- commit watcher
+class CommitWatcher:
+    """Polls the bot's SQLite database read-only for rewarded recommendations.
+
+    It looks for the table that has both a ``message_id`` and a ``reward`` column (the
+    recommendations) and records, for each awaited message, the start time of the first
+    query that sees its reward: an upper bound of the commit time, within one poll interval.
+    """
+
+    def __init__(self, db: Path, interval: float) -> None:
+        self.db = db
+        self.interval = interval
+        self.seen: dict[int, float] = {}
+        self._waiting: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.query: str | None = None
+        self.error: str | None = None
+        self.polls = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bench-commit-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def expect(self, message_id: int) -> None:
+        with self._lock:
+            if message_id not in self.seen:
+                self._waiting.add(message_id)
+
+    def outstanding(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if not self.db.exists():
+            return None
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1.0)
+        con.execute("PRAGMA query_only = 1")
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            cols = {r[1] for r in con.execute(f'PRAGMA table_info("{table}")')}
+            if {"message_id", "reward"} <= cols:
+                self.query = (
+                    f'SELECT message_id FROM "{table}" '
+                    "WHERE reward IS NOT NULL AND message_id IN ({})"
+                )
+                return con
+        con.close()
+        return None
+
+    def _run(self) -> None:
+        con: sqlite3.Connection | None = None
+        while not self._stop.wait(self.interval):
+            if con is None:
+                try:
+                    con = self._connect()
+                except sqlite3.Error as exc:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    con = None
+                if con is None:
+                    continue
+            with self._lock:
+                waiting = list(self._waiting)
+            if not waiting:
+                continue
+            started = time.monotonic()
+            found: list[int] = []
+            try:
+                for i in range(0, len(waiting), 500):
+                    chunk = waiting[i : i + 500]
+                    sql = self.query.format(",".join("?" * len(chunk)))  # type: ignore[union-attr]
+                    found += [int(r[0]) for r in con.execute(sql, chunk)]
+            except sqlite3.Error as exc:  # e.g. busy during a checkpoint: try again
+                self.error = f"{type(exc).__name__}: {exc}"
+                continue
+            self.polls += 1
+            with self._lock:
+                for mid in found:
+                    self.seen.setdefault(mid, started)
+                    self._waiting.discard(mid)
+        if con is not None:
+            con.close()
+
+
+# --------------------------------------------------------------------------- measurements
+class LagProbe:
+    """Event-loop lag, garbage-collector pauses and CPU time of this (the driver's) process."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.max_lag = 0.0
+        self.max_gc = 0.0
+        self.cpu = 0.0
+        self._gc_start: float | None = None
+        self._task: asyncio.Task | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        elif self._gc_start is not None:
+            self.max_gc = max(self.max_gc, time.perf_counter() - self._gc_start)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            self.max_lag = max(self.max_lag, loop.time() - before - self.interval)
+
+    def start(self) -> None:
+        self.max_lag = self.max_gc = 0.0
+        self.cpu = time.process_time()
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.create_task(self._run(), name="bench-driver-lag")
+
+    async def stop(self) -> float:
+        """Stop; return the maximum lag in ms (``max_gc`` and ``cpu`` are in seconds)."""
+        self.cpu = time.process_time() - self.cpu
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return self.max_lag * 1000
+
+
+def system_busy() -> float:
+    """CPU seconds spent by the whole machine (all cores, not idle), from /proc/stat."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return math.nan
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class PhaseResult:
+    level: int
+    name: str
+    users: int
+    rounds: int
+    sim_users: int = 0
+    sim_episodes: int = 0
+    wall_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    completions_ms: list[float] = field(default_factory=list)
+    commits_ms: list[float] = field(default_factory=list)
+    commits_missing: int = 0
+    reactions: int = 0
+    errors: list[str] = field(default_factory=list)
+    timeouts: int = 0
+    warnings: int = 0
+    rss_peak_kib: int | None = None
+    rss_life_kib: int | None = None
+    rss_end_kib: int | None = None
+    rss_peak_is_phase: bool = False
+    loop_lag_ms: float | None = None
+    loop_lag_scope: str = ""
+    driver_lag_ms: float = 0.0
+    driver_gc_ms: float = 0.0
+    driver_cpu: float = 0.0  # fraction of one core over the phase
+    bot_cpu: float | None = None
+    other_cpu: float | None = None  # every other process on the machine, in cores
+    load_avg: float | None = None
+    sim_runs: int = 0
+    sim_unfinished: int = 0
+    sim_defer_ms: list[float] = field(default_factory=list)
+    sim_total_s: list[float] = field(default_factory=list)
+
+    @property
+    def interactions(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        return self.interactions / self.wall_s if self.wall_s > 0 else math.nan
+
+    def p(self, q: float, which: str = "latencies_ms") -> float:
+        return percentile(getattr(self, which), q)
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("latencies_ms", "completions_ms", "commits_ms", "sim_defer_ms", "sim_total_s"):
+            values = data.pop(key)
+            data[key] = {
+                "n": len(values),
+                **{f"p{q}": percentile(values, q) for q in (50, 95, 99, 100)},
+            }
+        data["throughput_per_s"] = self.throughput
+        return data
+
+
+class Phase:
+    """One phase: N users doing /nowplaying + a reaction for R rounds, maybe with /simulate."""
+
+    def __init__(
+        self,
+        fake: LoadFake,
+        bot: BotProcess,
+        watcher: CommitWatcher,
+        result: PhaseResult,
+        *,
+        period: float,
+        rng: random.Random,
+        user_base: int,
+        sim_grace: float = 0.0,
+    ) -> None:
+        self.fake = fake
+        self.bot = bot
+        self.watcher = watcher
+        self.r = result
+        self.period = period
+        self.rng = rng
+        self.user_base = user_base
+        self.reacted: list[tuple[int, int]] = []  # (message id, user id)
+        self.load_done = asyncio.Event()
+        self.sim_grace = sim_grace
+        self.sim_inflight = 0
+        self.fatal: str | None = None
+
+    def error(self, text: str) -> None:
+        self.r.errors.append(text)
+
+    async def run(self) -> None:
+        users = [self.user_base + i for i in range(self.r.users)]
+        t0 = time.monotonic() + 0.05
+        loops = [self.user_loop(uid, t0 + self.rng.uniform(0, self.period)) for uid in users]
+        sims = [self.sim_loop(self.user_base + 500_000 + i) for i in range(self.r.sim_users)]
+        sim_tasks = [asyncio.create_task(s) for s in sims]
+        started = time.monotonic()
+        await asyncio.gather(*loops)
+        self.r.wall_s = time.monotonic() - started
+        self.load_done.set()
+        if sim_tasks:
+            # A /simulate still running when the load ends is left to the bot (it is stopped
+            # with the level); the phase waits for it at most ``sim_grace`` seconds.
+            _, pending = await asyncio.wait(sim_tasks, timeout=self.sim_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*sim_tasks, return_exceptions=True)
+            self.r.sim_unfinished = self.sim_inflight
+
+    async def user_loop(self, uid: int, start: float) -> None:
+        rng = random.Random(self.rng.random())
+        for round_no in range(self.r.rounds):
+            await asyncio.sleep(max(0.0, start + round_no * self.period - time.monotonic()))
+            if self.fatal is not None:
+                return
+            await self.one_nowplaying(uid, rng)
+
+    async def one_nowplaying(self, uid: int, rng: random.Random) -> None:
+        fake = self.fake
+        genre = rng.choice(GENRES_TYPED)
+        try:
+            inter = await fake.send_command("nowplaying", {"genre": genre}, user_id=uid)
+        except AssertionError:
+            self.fatal = "no bot connected to the gateway"
+            return
+        try:
+            await asyncio.wait_for(inter.responded.wait(), CALLBACK_TIMEOUT)
+        except TimeoutError:
+            self.r.timeouts += 1
+            return
+        assert inter.callback is not None
+        sent = fake.written.get(inter.id, fake.mono(inter.sent_at))
+        answered = fake.mono(inter.callback.time)
+        data = inter.callback_data
+        content = str(data.get("content") or "")
+        if inter.callback_type != 4 or int(data.get("flags") or 0) & 64 or "Try **" not in content:
+            self.error(f"/nowplaying {genre!r} answered type={inter.callback_type}: {content!r}")
+            return
+        self.r.latencies_ms.append((answered - sent) * 1000)
+        mid = inter.original_message_id
+        if mid is None:
+            self.error("/nowplaying: no original message")
+            return
+        try:
+            await asyncio.wait_for(
+                fake.event_for(fake.reactions_done, mid).wait(), REACTIONS_TIMEOUT
+            )
+        except TimeoutError:
+            self.r.timeouts += 1
+            return
+        self.r.completions_ms.append((fake.reactions_done_at[mid] - sent) * 1000)
+        await asyncio.sleep(rng.uniform(0.2, 0.8))
+        emoji = THUMBS_UP if rng.random() < 0.7 else THUMBS_DOWN
+        self.watcher.expect(mid)
+        if await fake.user_reacts(mid, uid, emoji):
+            self.reacted.append((mid, uid))
+            self.r.reactions += 1
+
+    async def sim_loop(self, uid: int) -> None:
+        fake = self.fake
+        for _ in range(MAX_SIM_RUNS):
+            if self.load_done.is_set() or self.fatal is not None:
+                return
+            options = {"user": SIM_PROFILE, "episodes": self.r.sim_episodes}
+            started = time.monotonic()
+            try:
+                inter = await fake.send_command("simulate", options, user_id=uid)
+            except AssertionError:
+                self.fatal = "no bot connected to the gateway"
+                return
+            self.sim_inflight += 1
+            try:
+                await asyncio.wait_for(inter.responded.wait(), CALLBACK_TIMEOUT)
+            except TimeoutError:
+                self.r.timeouts += 1
+                return
+            assert inter.callback is not None
+            sent = fake.written.get(inter.id, started)
+            self.r.sim_defer_ms.append((fake.mono(inter.callback.time) - sent) * 1000)
+            try:
+                await asyncio.wait_for(
+                    fake.event_for(fake.finished, inter.id).wait(), SIMULATE_TIMEOUT
+                )
+            except TimeoutError:
+                self.r.timeouts += 1
+                return
+            self.sim_inflight -= 1
+            self.r.sim_total_s.append(time.monotonic() - sent)
+            msg = fake.original_message(inter.id)
+            if inter.callback_type != 5 or msg is None or "Trained your table" not in msg.content:
+                text = msg.content if msg is not None else None
+                self.error(f"/simulate answered type={inter.callback_type}: {text!r}")
+                continue
+            if not any(a.filename.endswith(".png") for a in msg.attachments):
+                self.error("/simulate answered without a PNG")
+            self.r.sim_runs += 1
+
+    async def finish_commits(self) -> None:
+        for _ in range(int(COMMIT_TIMEOUT / 0.05)):
+            if not self.watcher.outstanding() or not self.bot.running:
+                break
+            if self.watcher.query is None and self.watcher.error is None:
+                break  # no recommendations table in the database: nothing to wait for
+            await asyncio.sleep(0.05)
+        for mid, uid in self.reacted:
+            written = self.fake.reaction_written.get((mid, uid))
+            seen = self.watcher.seen.get(mid)
+            if written is None or seen is None:
+                self.r.commits_missing += 1
+            else:
+                self.r.commits_ms.append((seen - written) * 1000)
+
+
+# --------------------------------------------------------------------------- orchestration
+@dataclass
+class Config:
+    users: int
+    rounds: int
+    period: float
+    sim_users: int
+    sim_episodes: int
+    levels: list[int]
+    align: bool
+    poll_ms: float
+    seed: int
+    bot_command: list[str]
+    extra_env: dict[str, str]
+    keep: bool
+    json_path: Path | None
+    sim_grace: float = 30.0
+    smoke: bool = False
+
+
+async def warm_up(fake: LoadFake, bot: BotProcess, n: int, base: int) -> None:
+    """A few untimed interactions: the first ones pay for lazy imports and caches."""
+    result = PhaseResult(level=0, name="warm-up", users=n, rounds=1)
+    watcher = CommitWatcher(Path("/nonexistent"), 1.0)
+    phase = Phase(fake, bot, watcher, result, period=0.2, rng=random.Random(0), user_base=base)
+    await asyncio.wait_for(phase.run(), 60)
+
+
+async def run_phase(
+    cfg: Config,
+    fake: LoadFake,
+    bot: BotProcess,
+    watcher: CommitWatcher,
+    result: PhaseResult,
+    rng: random.Random,
+    user_base: int,
+) -> PhaseResult:
+    window_start = None
+    if cfg.align:
+        window_start = await bot.next_lag_window(time.monotonic())
+    request_mark = len(fake.requests)
+    error_mark = len(fake.errors)
+    result.rss_peak_is_phase = bot.reset_peak()
+    gc.collect()
+    gc.disable()  # the fake keeps every request: no collector pauses on the measuring side
+    probe = LagProbe()
+    probe.start()
+    bot_cpu = cpu_seconds(bot.pid)
+    busy = system_busy()
+    phase = Phase(
+        fake,
+        bot,
+        watcher,
+        result,
+        period=cfg.period,
+        rng=rng,
+        user_base=user_base,
+        sim_grace=cfg.sim_grace,
+    )
+    started = time.monotonic()
+    budget = cfg.rounds * cfg.period + 60 + cfg.sim_grace
+    try:
+        await asyncio.wait_for(phase.run(), budget)
+    except TimeoutError:
+        result.errors.append(f"phase did not finish within {budget:.0f} s")
+    await phase.finish_commits()
+    ended = time.monotonic()
+    gc.enable()
+    result.driver_lag_ms = await probe.stop()
+    busy = system_busy() - busy
+    result.driver_gc_ms = probe.max_gc * 1000
+    result.driver_cpu = probe.cpu / (ended - started)
+    bot_cpu_end = cpu_seconds(bot.pid)
+    if bot_cpu is not None and bot_cpu_end is not None:
+        result.bot_cpu = (bot_cpu_end - bot_cpu) / (ended - started)
+        result.other_cpu = busy / (ended - started) - result.bot_cpu - result.driver_cpu
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        result.load_avg = os.getloadavg()[0]
+    status = bot.status()
+    result.rss_peak_kib = status.get("VmHWM")
+    result.rss_end_kib = status.get("VmRSS")
+    if phase.fatal is not None:
+        raise RuntimeError(f"{phase.fatal}\n{bot.describe()}")
+    if cfg.align and window_start is not None:
+        window_end = await bot.next_lag_window(ended)
+        result.loop_lag_ms = bot.lag_between(window_start, window_end)
+        result.loop_lag_scope = "phase"
+    for req in fake.requests[request_mark:]:
+        if req.status is not None and req.status >= 400:
+            result.errors.append(f"fake answered {req.status} to {req.method} {req.path}")
+    result.errors += [f"fake: {e}" for e in fake.errors[error_mark:]]
+    log_errors, log_warnings = bot.problems(started, time.monotonic())
+    result.errors += [f"bot log: {line}" for line in log_errors]
+    result.warnings = len(log_warnings)
+    if log_warnings:
+        print(f"  ({len(log_warnings)} warning(s) in the bot log, e.g. {log_warnings[0]})")
+    return result
+
+
+async def run_level(
+    cfg: Config, users: int, with_sim: bool, rng: random.Random
+) -> list[PhaseResult]:
+    """Start the fake and a fresh bot, run the plain phase (and the /simulate one), stop."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"qtune-bench-{users}-"))
+    results: list[PhaseResult] = []
+    async with LoadFake() as fake:
+        env = bot_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
+        bot = BotProcess(cfg.bot_command, env, tmp, tmp / "bot.log")
+        watcher = CommitWatcher(tmp / "qtune.sqlite3", cfg.poll_ms / 1000)
+        try:
+            t_start = time.monotonic()
+            await bot.start()
+            ready = asyncio.create_task(fake.wait_ready(BOT_START_TIMEOUT))
+            died = asyncio.create_task(bot.proc.wait())  # type: ignore[union-attr]
+            done, _ = await asyncio.wait(
+                {ready, died}, timeout=BOT_START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (ready, died):
+                task.cancel()
+            if ready not in done or ready.cancelled() or ready.exception() is not None:
+                raise RuntimeError(f"the bot did not connect to the fake\n{bot.describe()}")
+            if not fake.commands.get(fake.guild_id):
+                raise RuntimeError(f"the bot synced no commands\n{bot.describe()}")
+            print(
+                f"[{users} users] bot pid {bot.pid} connected in "
+                f"{time.monotonic() - t_start:.1f} s; data in {tmp}"
+            )
+            watcher.start()
+            await warm_up(fake, bot, min(users, 20), 700_000_000_000_000_000)
+            base = 710_000_000_000_000_000
+            plain = PhaseResult(level=users, name="plain", users=users, rounds=cfg.rounds)
+            results.append(await run_phase(cfg, fake, bot, watcher, plain, rng, base))
+            print_phase(plain)
+            if with_sim:
+                sim = PhaseResult(
+                    level=users,
+                    name="simulate",
+                    users=users,
+                    rounds=cfg.rounds,
+                    sim_users=cfg.sim_users,
+                    sim_episodes=cfg.sim_episodes,
+                )
+                results.append(await run_phase(cfg, fake, bot, watcher, sim, rng, base + 1_000_000))
+                print_phase(sim)
+            life = bot.status().get("VmHWM")
+        finally:
+            watcher.stop()
+            stopping = time.monotonic()
+            rc = await bot.stop()
+            stop_s = time.monotonic() - stopping
+        if watcher.error and not any(r.commits_ms for r in results):
+            print(f"  commit watcher: {watcher.error}")
+        busy = sum(r.sim_unfinished for r in results)
+        if rc != 0 and busy:
+            print(
+                f"  NOTE: the bot did not exit within {stop_s:.0f} s of SIGTERM while {busy} "
+                f"/simulate run(s) were still computing; it was killed (exit code {rc})"
+            )
+        elif rc != 0:
+            raise RuntimeError(f"the bot exited with code {rc} after SIGTERM\n{bot.describe()}")
+        else:
+            print(f"  bot stopped by SIGTERM in {stop_s:.1f} s, exit code 0")
+        for res in results:
+            if not cfg.align:
+                res.loop_lag_ms = bot.lag_overall_ms or bot.lag_total_ms
+                res.loop_lag_scope = "whole run"
+            res.rss_life_kib = life if res.rss_peak_is_phase else res.rss_peak_kib
+        if results and not cfg.align:
+            lag = fmt_ms(results[0].loop_lag_ms)
+            print(f"  bot event-loop lag, max over the whole run (start-up included): {lag}")
+    if not cfg.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+# --------------------------------------------------------------------------- printing
+def fmt_ms(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "  n/a"
+    return f"{value:6.1f} ms" if value < 1000 else f"{value / 1000:6.2f} s"
+
+
+def mib(kib: int | None) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def print_phase(r: PhaseResult) -> None:
+    extra = (
+        f" + {r.sim_users} users running /simulate {r.sim_episodes:,} episodes"
+        if r.sim_users
+        else ""
+    )
+    print(f"== {r.users} users, {r.rounds} rounds{extra} ==")
+    print(
+        f"  interaction → callback      p50 {fmt_ms(r.p(50))}  p95 {fmt_ms(r.p(95))}  "
+        f"p99 {fmt_ms(r.p(99))}  max {fmt_ms(r.p(100))}  (n={r.interactions})"
+    )
+    print(
+        f"  interaction → 👍👎 added     p50 {fmt_ms(r.p(50, 'completions_ms'))}  "
+        f"p95 {fmt_ms(r.p(95, 'completions_ms'))}  p99 {fmt_ms(r.p(99, 'completions_ms'))}"
+    )
+    missing = f", {r.commits_missing} never seen" if r.commits_missing else ""
+    print(
+        f"  reaction → committed        p50 {fmt_ms(r.p(50, 'commits_ms'))}  "
+        f"p99 {fmt_ms(r.p(99, 'commits_ms'))}  max {fmt_ms(r.p(100, 'commits_ms'))}  "
+        f"(n={len(r.commits_ms)}{missing})"
+    )
+    print(
+        f"  throughput                  {r.throughput:.1f} interactions/s "
+        f"(+ {r.reactions / r.wall_s if r.wall_s else 0:.1f} reactions/s) over {r.wall_s:.1f} s"
+    )
+    scope = "phase peak" if r.rss_peak_is_phase else "process-life peak"
+    at_end = mib(r.rss_end_kib)
+    print(f"  bot peak RSS                {mib(r.rss_peak_kib)} ({scope}; at end {at_end})")
+    if r.loop_lag_scope == "phase":
+        print(f"  bot event-loop lag, max     {fmt_ms(r.loop_lag_ms)}")
+    if r.sim_users:
+        defer50, defer_max = percentile(r.sim_defer_ms, 50), percentile(r.sim_defer_ms, 100)
+        print(
+            f"  /simulate                   {r.sim_runs} answered, {r.sim_unfinished} still "
+            f"running at the end; defer p50 {fmt_ms(defer50)} "
+            f"max {fmt_ms(defer_max)}; answered in {percentile(r.sim_total_s, 50):.2f} s "
+            f"(p50), {percentile(r.sim_total_s, 100):.2f} s (max)"
+        )
+    print(
+        f"  errors                      {len(r.errors)} error response(s), {r.timeouts} timeout(s)"
+    )
+    for line in r.errors[:5]:
+        print(f"    {line[:300]}")
+    bot_cpu = "n/a" if r.bot_cpu is None else f"{r.bot_cpu:.0%}"
+    others = "n/a" if r.other_cpu is None else f"{max(0.0, r.other_cpu):.0%}"
+    print(
+        f"  CPU, share of one core      bot {bot_cpu}, driver + fake {r.driver_cpu:.0%}, "
+        f"other processes {others} (load average {r.load_avg})"
+    )
+    print(
+        f"  driver loop lag, max        {fmt_ms(r.driver_lag_ms)} (the measuring side; "
+        f"longest GC pause {r.driver_gc_ms:.1f} ms)"
+    )
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a " if ok is None else ("MET " if ok else "MISS")
+
+
+def print_summary(results: list[PhaseResult], headline: int) -> None:
+    print("\n== scaling ==")
+    print("  users  phase      p50      p99      max    commit p99   /s      peak RSS   loop lag")
+    for r in results:
+        print(
+            f"  {r.users:5d}  {r.name:8s} {r.p(50):6.1f}  {r.p(99):7.1f}  {r.p(100):7.1f}  "
+            f"{r.p(99, 'commits_ms'):9.1f}  {r.throughput:6.1f}  {mib(r.rss_peak_kib):>10s}  "
+            f"{fmt_ms(r.loop_lag_ms)}"
+        )
+    plains = [r for r in results if r.name == "plain"]
+    if len(plains) > 1:
+        first = plains[0]
+        for r in plains[1:]:
+            print(
+                f"  {first.users} → {r.users} users (×{r.users / first.users:g}): "
+                f"p99 ×{r.p(99) / first.p(99):.2f}, "
+                f"peak RSS +{((r.rss_peak_kib or 0) - (first.rss_peak_kib or 0)) / 1024:.1f} MiB"
+            )
+    head = [r for r in results if r.level == headline]
+    plain = next((r for r in head if r.name == "plain"), None)
+    sim = next((r for r in head if r.name == "simulate"), None)
+    print(f"\n== targets ({headline} users) ==")
+    if plain is not None:
+        print(
+            f"  {verdict(plain.p(99) < TARGET_P99_MS)} p99 interaction latency "
+            f"{plain.p(99):.1f} ms < {TARGET_P99_MS:g} ms"
+        )
+    for r in (plain, sim):
+        if r is not None:
+            ok = None if r.loop_lag_ms is None else r.loop_lag_ms < TARGET_LAG_MS
+            print(
+                f"  {verdict(ok)} max event-loop lag ({r.name}) {fmt_ms(r.loop_lag_ms)} "
+                f"< {TARGET_LAG_MS:g} ms"
+            )
+    errors = sum(len(r.errors) for r in results)
+    print(f"  {verdict(errors == 0)} no error responses ({errors} in all phases)")
+    if plain is not None and sim is not None:
+        ratio = sim.p(99) / plain.p(99)
+        print(
+            f"  {verdict(ratio <= TARGET_SIM_RATIO)} /simulate phase p99 within "
+            f"{TARGET_SIM_RATIO:g}× of plain: ×{ratio:.2f} (p50 ×{sim.p(50) / plain.p(50):.2f})"
+        )
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv: Sequence[str] | None) -> Config:
+    parser = argparse.ArgumentParser(
+        description="Load and latency of the real bot against the loopback fake Discord."
+    )
+    parser.add_argument("--users", type=int, default=200, help="users in the headline run")
+    parser.add_argument("--rounds", type=int, default=6, help="/nowplaying + reaction per user")
+    parser.add_argument("--period", type=float, default=2.0, help="seconds between a user's rounds")
+    parser.add_argument("--sim-users", type=int, default=5)
+    parser.add_argument("--sim-episodes", type=int, default=MAX_EPISODES)
+    parser.add_argument(
+        "--sim-grace",
+        type=float,
+        default=30.0,
+        help="seconds the /simulate phase waits, after the load, for simulations still running",
+    )
+    parser.add_argument(
+        "--scaling",
+        default="50,200,800",
+        help="user counts for the scaling runs (comma list; empty for none)",
+    )
+    parser.add_argument("--poll-ms", type=float, default=2.0, help="database poll interval")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--bot-command",
+        default=None,
+        help="the bot's command line (default: this Python with -m bot)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra bot setting"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the databases and bot logs")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds: 10 users, 2 rounds, small simulate"
+    )
+    args = parser.parse_args(argv)
+    extra = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--env wants NAME=VALUE, got {item!r}")
+        extra[name] = value
+    levels = [int(x) for x in args.scaling.split(",") if x.strip()]
+    cfg = Config(
+        users=args.users,
+        rounds=args.rounds,
+        period=args.period,
+        sim_users=args.sim_users,
+        sim_episodes=args.sim_episodes,
+        levels=levels,
+        align=True,
+        poll_ms=args.poll_ms,
+        seed=args.seed,
+        bot_command=(
+            shlex.split(args.bot_command) if args.bot_command else [sys.executable, "-m", "bot"]
+        ),
+        extra_env=extra,
+        keep=args.keep,
+        json_path=args.json,
+        sim_grace=args.sim_grace,
+    )
+    if args.smoke:
+        cfg.users, cfg.rounds, cfg.period = 10, 2, 0.5
+        cfg.sim_users, cfg.sim_episodes, cfg.sim_grace = 2, 200, 60.0
+        cfg.levels, cfg.align, cfg.smoke = [], False, True
+    for name in ("users", "rounds", "sim_episodes"):
+        if getattr(cfg, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < cfg.period <= 60 or cfg.sim_users < 0 or cfg.sim_episodes > MAX_EPISODES:
+        parser.error("--period must be in (0, 60], --sim-users >= 0, --sim-episodes <= 100000")
+    return cfg
+
+
+async def main_async(cfg: Config) -> int:
+    rng = random.Random(cfg.seed)
+    print(
+        f"qtune load benchmark: bot = {' '.join(cfg.bot_command)}; {os.cpu_count()} CPU(s); "
+        f"{cfg.rounds} rounds, one every {cfg.period:g} s per user; "
+        f"commit polled every {cfg.poll_ms:g} ms"
+    )
+    results: list[PhaseResult] = []
+    levels = [cfg.users] + [n for n in cfg.levels if n != cfg.users]
+    for users in levels:
+        with_sim = users == cfg.users and cfg.sim_users > 0
+        results += await run_level(cfg, users, with_sim=with_sim, rng=rng)
+    # The scaling runs in increasing order; the headline's /simulate phase stays with it.
+    wanted = sorted(set(cfg.levels) | {cfg.users})
+    ordered = [r for n in wanted for r in results if r.level == n]
+    if cfg.smoke:
+        print("\nsmoke run: it proves the benchmark runs; its timings are not measurements")
+    else:
+        print_summary(ordered, cfg.users)
+    if cfg.json_path is not None:
+        cfg.json_path.write_text(json.dumps([r.summary() for r in ordered], indent=2))
+    if not any(r.interactions for r in results):
+        print("FAILED: no interaction was answered", file=sys.stderr)
+        return 1
+    if any(r.name == "simulate" for r in results) and not any(r.sim_runs for r in results):
+        print("FAILED: no /simulate was answered", file=sys.stderr)
+        return 1
+    answered_errors = sum(len(r.errors) for r in results)
+    if answered_errors:
+        print(f"FAILED: {answered_errors} error response(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    try:
+        return asyncio.run(main_async(cfg))
+    except RuntimeError as exc:
+        print(f"FAILED: the benchmark cannot run: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
