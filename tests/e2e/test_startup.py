@@ -78,7 +78,6 @@ async def test_startup_syncs_once_and_hides_the_token(
 BAD_CONFIGS = {
     "no token": {"DISCORD_TOKEN": ""},
     "API base not a URL": {"DISCORD_API_BASE": "not a url"},
-    "gateway wrong scheme": {"DISCORD_GATEWAY_URL": "http://127.0.0.1:1/gateway"},
 }
 
 
