@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import signal
@@ -142,14 +141,6 @@ class QTuneBot(commands.Bot):
             self.spawn(self.loop_lag.run(), "qtune-loop-lag")
         # Never wait_until_ready() here: setup_hook runs before the gateway connects.
         self.spawn(self._reconcile_when_ready(), "qtune-reconcile")
-        self.spawn(self._warm_up_charts(), "qtune-warm-up")
-
-    async def _warm_up_charts(self) -> None:
-        """Import matplotlib in a worker thread now, not during the first /qtable."""
-        try:
-            await asyncio.to_thread(importlib.import_module, "bot.charts")
-        except ImportError as exc:
-            log.warning("charts unavailable (%s); /qtable and /simulate cannot send images", exc)
 
     async def on_ready(self) -> None:
         self._ready_count += 1
