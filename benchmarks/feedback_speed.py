@@ -34,6 +34,7 @@ from storage.schema import GENRE_SEP, decode_state, encode_state
 from storage.sqlite import SQLiteStorage
 
 USERS = 100
+CPU_US: dict[str, list[float]] = {"service": [], "plain": []}  # process CPU per event
 LEARNER = "seed"
 
 
@@ -62,9 +63,10 @@ async def service_run(
             latencies.append(time.perf_counter() - t0)
             assert result.applied
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(user(u) for u in range(1, USERS + 1)))
     elapsed = time.perf_counter() - t0
+    CPU_US["service"].append((time.process_time() - cpu0) / (per_user * USERS) * 1e6)
     await st.close()
     return per_user * USERS / elapsed, np.array(latencies)
 
@@ -92,7 +94,7 @@ def plain_run(path: Path, sync: str, events: int) -> float:
         conn.execute("INSERT OR IGNORE INTO lookup(value) VALUES (?)", (value,))
         ids[value] = conn.execute("SELECT id FROM lookup WHERE value = ?", (value,)).fetchone()[0]
     genre_ids = [ids[f"g:{g}"] for g in DEFAULT_GENRES]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(events):
         uid = 1 + i % USERS
         s = int(rng.integers(5))
@@ -127,6 +129,7 @@ def plain_run(path: Path, sync: str, events: int) -> float:
         )
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - t0
+    CPU_US["plain"].append((time.process_time() - cpu0) / events * 1e6)
     conn.close()
     return events / elapsed
 
@@ -183,6 +186,8 @@ def ms(lat: np.ndarray, q: float) -> float:
 def report(sync: str, events: int, rounds: int, folder: Path) -> None:
     """Alternate service and plain runs; the median of each damps a noisy machine."""
     rates, plains, lats = [], [], []
+    for v in CPU_US.values():
+        v.clear()
     for i in range(rounds):
         rate, lat = asyncio.run(service_run(folder / f"svc-{sync}-{i}.db", sync, events))
         rates.append(rate)
@@ -200,6 +205,9 @@ def report(sync: str, events: int, rounds: int, folder: Path) -> None:
     print(f"  plain sqlite3 loop:  {plain:8,.0f} events/s (runs: "
           f"{', '.join(f'{r:,.0f}' for r in plains)})")  # fmt: skip
     print(f"  ratio service / plain: {rate / plain:.2f}x")
+    cpu_s, cpu_p = (float(np.median(CPU_US[k])) for k in ("service", "plain"))
+    print(f"  CPU per event (both threads; robust to a busy machine): service "
+          f"{cpu_s:.0f} µs, plain {cpu_p:.0f} µs")  # fmt: skip
     print(f"  feedback latency, saturated (closed loop, queueing): "
           f"p50 {ms(lat, 50):.1f} ms, p99 {ms(lat, 99):.1f} ms")  # fmt: skip
     print(f"  feedback latency at {paced_rate:,.0f} events/s (paced users): "
