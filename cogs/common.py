@@ -51,19 +51,17 @@ class Cooldowns:
         return None
 
 
-def per_user_cooldown(command: str):
-    """An app-command check using the bot's :class:`Cooldowns` (``QTUNE_COOLDOWN``)."""
+def enforce_cooldown(interaction: discord.Interaction, command: str) -> None:
+    """Start the user's cooldown for ``command``, or raise ``CommandOnCooldown``.
 
-    async def predicate(interaction: discord.Interaction) -> bool:
-        cooldowns: Cooldowns | None = getattr(interaction.client, "cooldowns", None)
-        if cooldowns is None:
-            return True
-        retry = cooldowns.hit(command, interaction.user.id)
-        if retry is None:
-            return True
+    Called by a command once its arguments are valid, so a typo does not cost a cooldown.
+    """
+    cooldowns: Cooldowns | None = getattr(interaction.client, "cooldowns", None)
+    if cooldowns is None:
+        return
+    retry = cooldowns.hit(command, interaction.user.id)
+    if retry is not None:
         raise app_commands.CommandOnCooldown(app_commands.Cooldown(1, cooldowns.per), retry)
-
-    return app_commands.check(predicate)
 
 
 def _permission_words(names: list[str]) -> str:

@@ -12,7 +12,7 @@ from cogs.common import (
     REACTIONS,
     THUMBS_DOWN,
     THUMBS_UP,
-    per_user_cooldown,
+    enforce_cooldown,
     send_ephemeral,
     service_of,
 )
@@ -40,10 +40,10 @@ class Recommend(commands.Cog):
     )
     @app_commands.describe(genre="The genre you're listening to now")
     @app_commands.guild_only()
-    @per_user_cooldown("nowplaying")
     async def nowplaying(self, interaction: discord.Interaction, genre: str) -> None:
         service = service_of(self.bot)
         state = service.parse_genre(genre)  # UnknownGenre → the tree's error handler
+        enforce_cooldown(interaction, "nowplaying")
         async with self.bot.activity():
             suggestion = await service.recommend(interaction.user.id, state)
             await interaction.response.send_message(

@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.errors import InvalidRequest
 from bot.simulator import BUILTIN_PROFILES
 from bot.textview import format_policy
-from cogs.common import per_user_cooldown, service_of
+from cogs.common import enforce_cooldown, service_of
 
 HARD_CAP = 100_000
 SIMULATED_USERS = ("generic", *BUILTIN_PROFILES)
@@ -60,7 +60,6 @@ class Simulate(commands.Cog):
         episodes="How many recommendation steps to simulate",
     )
     @app_commands.choices(user=[app_commands.Choice(name=n, value=n) for n in SIMULATED_USERS])
-    @per_user_cooldown("simulate")
     async def simulate(
         self,
         interaction: discord.Interaction,
@@ -69,6 +68,7 @@ class Simulate(commands.Cog):
     ) -> None:
         cap = min(HARD_CAP, getattr(self.bot.settings, "max_episodes", HARD_CAP))
         name = check_request(user, int(episodes), cap)
+        enforce_cooldown(interaction, "simulate")
         service = service_of(self.bot)
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.activity():

@@ -11,9 +11,9 @@ from discord import app_commands
 
 from bot.config import Settings
 from bot.errors import UnknownGenre
-from cogs.common import THUMBS_DOWN, THUMBS_UP, Cooldowns, per_user_cooldown
+from cogs.common import THUMBS_DOWN, THUMBS_UP, Cooldowns
 from cogs.recommend import Recommend
-from tests.cogs.conftest import FakeBot, FakeInteraction, FakeService, FeedbackResult, kinds
+from tests.cogs.conftest import FakeBot, FakeInteraction, FeedbackResult, kinds
 
 
 async def nowplaying(cog: Recommend, interaction, genre: str) -> None:
@@ -159,12 +159,24 @@ def test_cooldowns_per_user_and_command():
     assert Cooldowns(0).hit("x", 1) is None
 
 
-async def test_cooldown_check_raises_command_on_cooldown():
-    bot = FakeBot(FakeService(), Settings())
-    check = per_user_cooldown("nowplaying")(lambda: None).__discord_app_commands_checks__[0]
-    inter = FakeInteraction(bot)
-    assert await check(inter) is True
+async def test_cooldown_is_per_user_and_spares_typos(service):
+    bot = FakeBot(service, Settings(cooldown=30))
+    cog = Recommend(bot)
+    with pytest.raises(UnknownGenre):
+        await nowplaying(cog, FakeInteraction(bot, user_id=42), "rokc")
+    await nowplaying(cog, FakeInteraction(bot, user_id=42), "rock")  # the typo cost nothing
+    before = list(service.events)
     with pytest.raises(app_commands.CommandOnCooldown) as info:
-        await check(inter)
-    assert 0 < info.value.retry_after <= bot.settings.cooldown
-    assert await check(FakeInteraction(bot, user_id=43)) is True
+        await nowplaying(cog, FakeInteraction(bot, user_id=42), "jazz")
+    assert 0 < info.value.retry_after <= 30
+    assert service.events == before  # nothing recommended, nothing sent
+    await nowplaying(cog, FakeInteraction(bot, user_id=43), "jazz")  # another user
+    assert ("recommend", 43, "Jazz") in service.events
+
+
+async def test_cooldown_zero_disables_it(service):
+    bot = FakeBot(service, Settings(cooldown=0))
+    cog = Recommend(bot)
+    for _ in range(3):
+        await nowplaying(cog, FakeInteraction(bot, user_id=42), "rock")
+    assert [e[0] for e in service.events].count("recommend") == 3

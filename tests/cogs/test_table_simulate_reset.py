@@ -163,6 +163,17 @@ async def test_simulate_respects_the_configured_cap(service):
     assert service.events == []  # rejected before deferring or simulating
 
 
+async def test_simulate_has_a_per_user_cooldown(service):
+    bot = FakeBot(service, Settings(cooldown=60))
+    cog = Simulate(bot)
+    await Simulate.simulate.callback(cog, FakeInteraction(bot, command="simulate"), "generic", 5)
+    with pytest.raises(app_commands.CommandOnCooldown):
+        await Simulate.simulate.callback(
+            cog, FakeInteraction(bot, command="simulate"), "generic", 5
+        )
+    assert kinds(service.events).count("simulate") == 1
+
+
 # ------------------------------------------------------------------- /reset
 async def test_reset_with_confirm_option_deletes(fake_bot, service):
     inter = FakeInteraction(fake_bot, user_id=42, command="reset")
