@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -10,6 +11,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+from storage.sqlite import SQLiteStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,3 +86,15 @@ def test_sigkill_keeps_every_reported_reward(tmp_path: Path) -> None:
     rewarded = {r[0] for r in rows}
     assert set(printed) <= rewarded
     assert rewards == len(rewarded)  # the counter and the rows were committed together
+    # The storage itself reopens the crashed file (its read-only checks included).
+    assert asyncio.run(reopened_rewards(path)) == rewards
+
+
+async def reopened_rewards(path: Path) -> int:
+    st = await SQLiteStorage.open(path)
+    try:
+        user = await st.get_user(7)
+    finally:
+        await st.close()
+    assert user is not None
+    return user.rewards
