@@ -1,0 +1,165 @@
+"""The ``dyna`` learner, the learner registry, random profiles and the night_owl file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.agent import DEFAULT_GENRES, AgentParams, LearnerState
+from bot.batch import sample_rewards_batch, train_batch
+from bot.learner_dyna import DynaLearner, expected_reward
+from bot.learners import DEFAULT_LEARNER, LEARNERS, SeedLearner, make_learner
+from bot.profiles_random import optimal_policy, policy_gap, random_profiles
+from bot.simulator import load_profile_file, optimal_q, resolve_user
+from bot.training import run_chain
+
+G = DEFAULT_GENRES
+POP, ROCK, JAZZ, CLASSICAL = 0, 1, 2, 3
+NIGHT_OWL = Path(__file__).resolve().parents[2] / "docs" / "profiles" / "night_owl.toml"
+
+
+def _regret(log_states, log_actions, user) -> np.ndarray:
+    """Cumulative regret per user (column), as the benchmark defines it."""
+    expected = user.expected_rewards(G)
+    best = np.argmax(optimal_q(expected, 0.9), axis=1)
+    s, a = log_states.astype(int), log_actions.astype(int)
+    return (expected[s, best[s]] - expected[s, a]).sum(axis=0)
+
+
+# --- registry and the seed ----------------------------------------------------------
+def test_dyna_is_registered_and_the_default() -> None:
+    assert DEFAULT_LEARNER == "dyna"
+    assert isinstance(make_learner(), DynaLearner)
+    assert isinstance(make_learner("seed"), SeedLearner)
+
+
+def test_seed_still_reproduces_the_decks_worked_example() -> None:
+    learner = make_learner("seed", AgentParams())
+    state = learner.initial_state(5)
+    state.q[ROCK, POP] = 1.0
+    state.q[POP, JAZZ] = 0.2  # max Q(Pop, ·) = 0.2
+    td = learner.update(state, ROCK, POP, 10.0, POP)
+    assert state.q[ROCK, POP] == pytest.approx(1.918)
+    assert td == pytest.approx(10 + 0.9 * 0.2 - 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_each_learner_is_reproducible_by_seed_single(name: str) -> None:
+    user = resolve_user("pop_lover")
+    runs = [run_chain(make_learner(name), user, 60, np.random.default_rng(5)) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].actions, runs[1].actions)
+    np.testing.assert_array_equal(runs[0].state.q, runs[1].state.q)
+    other = run_chain(make_learner(name), user, 60, np.random.default_rng(6))
+    assert not np.array_equal(runs[0].actions, other.actions)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_each_learner_is_reproducible_by_seed_batch(name: str) -> None:
+    probs = resolve_user("rock_fan").reward_probs(G)
+    logs = [train_batch(make_learner(name), probs, 16, 40, np.random.default_rng(9)) for _ in "ab"]
+    np.testing.assert_array_equal(logs[0].actions, logs[1].actions)
+    np.testing.assert_array_equal(logs[0].state.q, logs[1].state.q)
+
+
+# --- the update ----------------------------------------------------------------------
+def test_update_returns_the_real_td_error() -> None:
+    learner = DynaLearner()
+    state = learner.initial_state(5)
+    state.q[:] = np.arange(25, dtype=float).reshape(5, 5)
+    expected_td = 10.0 + 0.9 * state.q[POP].max() - state.q[ROCK, POP]
+    assert learner.update(state, ROCK, POP, 10.0, POP) == pytest.approx(expected_td)
+
+
+def test_update_on_a_fresh_table_moves_q_the_right_way() -> None:
+    learner = DynaLearner()
+    liked, disliked = learner.initial_state(5), learner.initial_state(5)
+    learner.update(liked, ROCK, POP, 10.0, POP)
+    learner.update(disliked, ROCK, POP, -5.0, POP)
+    assert liked.q[ROCK, POP] > 0
+    assert liked.q[ROCK, POP] > disliked.q[ROCK, POP]
+    # pooled evidence: a like for Pop raises Pop in every row, above the other genres
+    assert (liked.q[:, POP] > liked.q[:, ROCK]).all()
+    assert (disliked.q[:, POP] < disliked.q[:, ROCK]).all()
+    assert liked.visits.sum() == 1
+    assert liked.reward_sum[ROCK, POP] == 10.0
+
+
+def test_q_converges_to_the_scale_of_q_star() -> None:
+    user = resolve_user("pop_lover")
+    log = run_chain(DynaLearner(), user, 400, np.random.default_rng(2))
+    q_star = optimal_q(user.expected_rewards(G), 0.9)
+    assert abs(log.state.q[:, POP].mean() - q_star[:, POP].mean()) < 0.1 * q_star.max()
+
+
+def test_state_is_only_the_persisted_fields() -> None:
+    state = DynaLearner().initial_state(5)
+    assert isinstance(state, LearnerState)
+    assert state.epsilon == 1.0  # a new listener is all exploration
+    r_hat = expected_reward(state.visits, state.reward_sum, DynaLearner().config)
+    assert np.allclose(r_hat, r_hat[0, 0])  # no evidence: every genre alike
+
+
+def test_epsilon_reports_exploration_and_settles() -> None:
+    log = run_chain(DynaLearner(), resolve_user("hiphop_head"), 300, np.random.default_rng(3))
+    assert 0.0 <= log.state.epsilon < 0.2
+
+
+# --- scalar and batch paths agree ---------------------------------------------------
+def test_scalar_and_batch_paths_agree_statistically() -> None:
+    user = resolve_user("pop_lover")
+    steps, n = 100, 30
+    scalar = np.stack(
+        [
+            run_chain(DynaLearner(), user, steps, np.random.default_rng(100 + i)).rewards
+            for i in range(n)
+        ]
+    )
+    batch = train_batch(DynaLearner(), user.reward_probs(G), n, steps, np.random.default_rng(7))
+    mean_s, mean_b = scalar.mean(), batch.rewards.mean()
+    se = np.hypot(scalar.mean(axis=1).std(), batch.rewards.mean(axis=0).std()) / np.sqrt(n)
+    assert abs(mean_s - mean_b) < 4 * se + 0.1
+
+
+# --- it learns, including state-dependent taste -------------------------------------
+def test_night_owl_file_loads_with_its_state_dependent_taste() -> None:
+    owl = load_profile_file(NIGHT_OWL)
+    assert owl.name == "night_owl"
+    assert owl.after["Classical"]["Jazz"] == 0.95
+    assert [G[i] for i in optimal_policy(owl, G)] == ["Pop", "Pop", "Pop", "Jazz", "Pop"]
+
+
+def test_learns_a_state_dependent_listener_on_most_seeds() -> None:
+    """As in the bot, the listener picks the current genre (``/recommend <genre>``)."""
+    owl = load_profile_file(NIGHT_OWL)
+    probs, learner, rng = owl.reward_probs(G), DynaLearner(), np.random.default_rng(0)
+    bs = learner.init_batch(100, len(G))
+    for _ in range(300):
+        s = rng.integers(len(G), size=100)
+        a = learner.select_batch(bs, s, rng)
+        learner.update_batch(bs, s, a, sample_rewards_batch(probs[s, a], rng), a)
+    greedy = np.argmax(bs.q, axis=2)
+    assert (greedy[:, POP] == POP).mean() > 0.9
+    assert (greedy[:, CLASSICAL] == JAZZ).mean() > 0.75  # Jazz after Classical, not Pop
+    assert (greedy == optimal_policy(owl, G)).all(axis=1).mean() > 0.6
+
+
+def test_beats_seed_by_a_wide_margin_on_pop_lover() -> None:
+    user = resolve_user("pop_lover")
+    probs = user.reward_probs(G)
+    regret = {}
+    for name in ("seed", "dyna"):
+        log = train_batch(make_learner(name), probs, 100, 300, np.random.default_rng(4))
+        regret[name] = _regret(log.states, log.actions, user).mean()
+    assert regret["dyna"] < 0.5 * regret["seed"]
+
+
+# --- random profiles ------------------------------------------------------------------
+def test_random_profiles_are_reproducible_and_have_a_clear_best() -> None:
+    a, b = random_profiles(3, 6), random_profiles(3, 6)
+    assert [u.describe() for u in a] == [u.describe() for u in b]
+    assert all(policy_gap(u, G) >= 1.0 for u in a)
+    dependent = [u for u in a if u.after]
+    assert len(dependent) == 3
+    assert all(len(set(optimal_policy(u, G).tolist())) > 1 for u in dependent)
