@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
@@ -365,6 +366,9 @@ async def run(settings: Settings) -> int:
     received: list[str] = []
 
     def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():  # a second signal while closing: stop waiting
+            log.warning("%s received again; exiting now", sig.name)
+            os._exit(128 + sig.value)  # committed rewards are safe (SQLite WAL)
         received.append(sig.name)
         stop.set()
 
