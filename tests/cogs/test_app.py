@@ -14,7 +14,7 @@ import pytest
 import yarl
 
 import bot.app as app
-from bot.config import Settings
+from bot.config import Settings, open_service
 from cogs.common import THUMBS_DOWN, THUMBS_UP
 from tests.cogs.conftest import FakeService, FeedbackResult
 
@@ -241,3 +241,46 @@ async def test_token_filter_redacts_log_records(caplog):
     assert filt.filter(record)
     assert token not in record.getMessage()
     assert "[redacted]" in record.getMessage()
+
+
+async def test_run_closes_gracefully_on_sigterm(tmp_path):
+    """``run`` against the loopback fake: SIGTERM → storage closed, exit code 0."""
+    import os
+    import signal
+    import sqlite3
+
+    from tests.e2e.fake_discord import FakeDiscord
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, app._logging_ready)
+    db = tmp_path / "q.db"
+    try:
+        async with FakeDiscord() as fake:
+            settings = Settings(
+                token=fake.token,
+                db_path=db,
+                api_base=fake.api_base,
+                gateway_url=fake.gateway_url,
+                dev_guild=fake.guild_id,
+                guild_ready_timeout=0.05,
+            )
+            runner = asyncio.create_task(app.run(settings))
+            await fake.wait_ready()
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(runner, 20) == 0
+            await fake.wait_disconnected()
+    finally:
+        root.handlers[:], root.level, app._logging_ready = saved
+    # Closed cleanly: the last connection's close checkpoints and removes the WAL file.
+    assert db.exists()
+    assert not (tmp_path / "q.db-wal").exists()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    service, storage = await open_service(Settings(db_path=db))
+    try:
+        assert await service.get_meta(app.SYNC_HASH_KEY)  # the sync was recorded
+    finally:
+        await storage.close()
