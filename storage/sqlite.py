@@ -10,8 +10,8 @@ while the previous batch ran (group commit), so
 * one commit (one fsync with ``synchronous=FULL``) covers many events under load;
 * a caller's future is resolved only after its batch committed: "applied" is durable.
 
-Operations call the service's callbacks *before* writing anything, so a callback that
-raises fails only its own operation; an SQLite error fails (rolls back) the batch.
+Each operation runs in its own savepoint: one that raises (a callback bug, a constraint)
+is rolled back alone and its caller gets the error; the rest of the batch commits.
 """
 
 from __future__ import annotations
@@ -241,33 +241,46 @@ class SQLiteStorage(Storage):
             self._flusher = None
 
     def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any]]:
-        """One transaction for all ``ops`` (worker thread)."""
+        """One transaction for all ``ops``, each in its own savepoint (worker thread).
+
+        An op that fails is rolled back alone and gets the error; the others commit.
+        """
         conn = self._conn._conn
         results: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            self._users.clear()
-            self._data_version = version
         try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:  # another connection committed
+                self._users.clear()
+                self._data_version = version
             for op in ops:
+                conn.execute("SAVEPOINT op")
                 try:
-                    results.append((True, op(conn)))
-                except sqlite3.Error:
-                    raise
-                except Exception as exc:  # a callback failed before writing: only this op
+                    value = op(conn)
+                except Exception as exc:
+                    if not conn.in_transaction:  # SQLite gave up the whole transaction
+                        raise
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    self._forget()  # the caches may hold what was just rolled back
+                    if isinstance(exc, sqlite3.Error):
+                        exc = StorageError(f"database error: {exc}")
                     results.append((False, exc))
+                    continue
+                conn.execute("RELEASE op")
+                results.append((True, value))
             conn.execute("COMMIT")
         except BaseException:
-            self._sets.clear()
-            self._set_names.clear()
-            self._ids.clear()
-            self._values.clear()
-            self._users.clear()
+            self._forget()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         return results
+
+    def _forget(self) -> None:
+        """Drop every worker-side cache (after a rollback)."""
+        for cache in (self._sets, self._set_names, self._ids, self._values, self._users):
+            cache.clear()
 
     # ------------------------------------------------------ per-user holding
     @contextlib.asynccontextmanager

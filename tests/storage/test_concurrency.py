@@ -156,3 +156,21 @@ async def test_cached_user_is_not_shared_with_callers(tmp_path: Path) -> None:
         assert np.all(second.learner.q == 0.0)
     finally:
         await st.close()
+
+
+async def test_a_failing_write_is_rolled_back_alone(service: QTuneService) -> None:
+    """An error after an operation's first write (the place is interned, then the missing
+    action fails) undoes that operation only; the batch's other operations commit."""
+    storage = service.storage
+    await storage.add_recommendation(Recommendation(1, USER, 1, 2, "Pop", "Rock", 1.0, 0.0))
+
+    bad = Recommendation(2, USER, 1, 2, "Pop", None, 1.0, 0.0)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        storage.add_recommendation(bad),
+        service.feedback(1, USER, True),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Exception)
+    assert results[1].applied
+    assert await storage.get_recommendation(2) is None
+    assert (await service.table(USER)).rewards == 1
