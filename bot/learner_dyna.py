@@ -62,6 +62,19 @@ class DynaConfig:
     early_reactions: float = 20.0
     explore_rate: float = 0.1  # smoothing of the observed exploration share (epsilon)
 
+    def __post_init__(self) -> None:
+        """Reject settings that would put a Beta parameter at 0 (log Γ(0) is infinite)."""
+        if not self.reward_low < self.reward_high:
+            raise ValueError(f"reward_low {self.reward_low} must be below {self.reward_high}")
+        for name in ("prior_mean", "own_taste_prior", "explore_rate"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)!r}")
+        for name in ("prior_strength", "slab_strength", "sharpness", "early_reactions"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.early_sharpness < 1 or self.plan_sweeps < 1 or self.sample_sweeps < 1:
+            raise ValueError("early_sharpness, plan_sweeps and sample_sweeps must be ≥ 1")
+
 
 def _success_counts(
     visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig
@@ -223,4 +236,4 @@ class DynaLearner:
         self, q: np.ndarray, visits: np.ndarray, reward_sum: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
         r_tilde = sample_reward(visits, reward_sum, self.config, rng)
-        return plan(q, r_tilde, self.params.gamma, max(1, self.config.sample_sweeps))
+        return plan(q, r_tilde, self.params.gamma, self.config.sample_sweeps)

@@ -9,7 +9,7 @@ import pytest
 
 from bot.agent import DEFAULT_GENRES, AgentParams, LearnerState
 from bot.batch import sample_rewards_batch, train_batch
-from bot.learner_dyna import DynaLearner, expected_reward
+from bot.learner_dyna import DynaConfig, DynaLearner, expected_reward
 from bot.learners import DEFAULT_LEARNER, LEARNERS, SeedLearner, make_learner
 from bot.profiles_random import optimal_policy, policy_gap, random_profiles
 from bot.simulator import load_profile_file, optimal_q, resolve_user
@@ -163,3 +163,12 @@ def test_random_profiles_are_reproducible_and_have_a_clear_best() -> None:
     dependent = [u for u in a if u.after]
     assert len(dependent) == 3
     assert all(len(set(optimal_policy(u, G).tolist())) > 1 for u in dependent)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"prior_mean": 1.0}, {"own_taste_prior": 0.0}, {"slab_strength": 0.0}, {"reward_low": 10.0}],
+)
+def test_config_rejects_degenerate_priors(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        DynaConfig(**kwargs)
