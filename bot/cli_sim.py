@@ -184,11 +184,14 @@ def _user(spec: str, genres: Sequence[str]) -> SimulatedUser:
 
 
 class ProgressBar:
-    """A one-line bar on a terminal stream; silent elsewhere (pipes, files, CI logs)."""
+    """A one-line bar on a terminal stream for long runs; silent elsewhere (pipes, files,
+    CI logs) and for short runs, where it would only flash."""
+
+    min_total = 2000
 
     def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
         self.total, self.stream, self.width = total, stream, width
-        self.enabled = total > 0 and _is_tty(stream)
+        self.enabled = total >= self.min_total and _is_tty(stream)
         self.shown = -1
 
     def __call__(self, done: int) -> None:

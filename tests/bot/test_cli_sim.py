@@ -318,16 +318,19 @@ class FakeTTY(io.StringIO):
 
 def test_progress_bar_only_on_a_terminal() -> None:
     quiet = io.StringIO()
-    bar = ProgressBar(100, quiet)
-    bar(50)
-    bar(100)
+    bar = ProgressBar(10_000, quiet)
+    bar(5000)
+    bar(10_000)
     assert quiet.getvalue() == ""
+    short = FakeTTY()
+    ProgressBar(100, short)(100)
+    assert short.getvalue() == ""
     tty = FakeTTY()
-    bar = ProgressBar(100, tty)
-    bar(50)
-    bar(100)
+    bar = ProgressBar(10_000, tty)
+    bar(5000)
+    bar(10_000)
     assert "50%" in tty.getvalue()
-    assert tty.getvalue().endswith("100/100\n")
+    assert tty.getvalue().endswith("10,000/10,000\n")
 
 
 def subprocess_cli(*argv: str) -> subprocess.CompletedProcess:
