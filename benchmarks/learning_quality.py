@@ -60,6 +60,7 @@ class Metrics:
     neg_share: dict[int, float]
     best_share_last: float
     greedy_optimal: float
+    per_case: dict[str, tuple[float, float]]  # name -> (final regret, -5 share@20)
 
 
 def run_cases(
@@ -75,11 +76,16 @@ def run_cases(
     best_a = policy[users, s]  # (steps, U)
     regret = np.cumsum(expected[users, s, best_a] - expected[users, s, a], axis=0)
     greedy = np.argmax(log.state.q, axis=2)
+    neg20 = (log.rewards[:20] < 0).mean(axis=0).reshape(len(cases), seeds).mean(axis=1)
+    final = regret[-1].reshape(len(cases), seeds).mean(axis=1)
     return Metrics(
         regret={t: float(regret[t - 1].mean()) for t in REGRET_AT if t <= steps},
         neg_share={t: float((log.rewards[:t] < 0).mean()) for t in NEG_AT if t <= steps},
         best_share_last=float((a[-LAST:] == best_a[-LAST:]).mean()),
         greedy_optimal=float((greedy == policy).all(axis=1).mean()),
+        per_case={
+            c.name: (float(f), float(n)) for c, f, n in zip(cases, final, neg20, strict=True)
+        },
     )
 
 
@@ -102,6 +108,24 @@ def format_table(title: str, results: dict[str, Metrics]) -> str:
     line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
     out = [title, line.format(*head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line.format(*r) for r in rows]
+    return "\n".join(out)
+
+
+def format_per_case(cases: Sequence[Case], results: dict[str, Metrics]) -> str:
+    """Per profile: final regret and -5 share@20, next to a random and an oracle policy."""
+    out = []
+    for c in cases:
+        p5 = c.probs[..., 0]
+        parts = [
+            f"{name} {m.per_case[c.name][0]:.0f} / {m.per_case[c.name][1]:.3f}"
+            for name, m in results.items()
+        ]
+        oracle = p5[np.arange(len(c.policy)), c.policy].mean()
+        out.append(
+            f"  {c.name:<16} "
+            + "   ".join(parts)
+            + f"   (P(-5): random {p5.mean():.3f}, π* {oracle:.3f})"
+        )
     return "\n".join(out)
 
 
@@ -153,9 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         learner = make_learner(name)
         for title, cases in sets.items():
             results[title][name] = run_cases(learner, cases, args.seeds, args.steps, args.seed)
-    for title, table in results.items():
+    for (title, table), cases in zip(results.items(), sets.values(), strict=True):
         print()
         print(format_table(title, table))
+        print("per profile: regret@end / -5 share@20")
+        print(format_per_case(cases, table))
     gen = results[f"generated profiles ({len(generated)})"]
     if "seed" in gen and DEFAULT_LEARNER in gen and DEFAULT_LEARNER != "seed":
         print(f"\ntargets for the default learner '{DEFAULT_LEARNER}' on the generated profiles:")
