@@ -125,29 +125,33 @@ def _posterior(visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig) -> _
     m = ex_a / (ex_a + ex_b)
     k = cfg.slab_strength
     own_a, own_b = k * m + succ, k * (1.0 - m) + fail
-    # log B(x, y) for the four Beta functions, in one _lgamma call (12 small calls cost 10×)
+    # log B(x, y) of the four Beta functions in two _lgamma calls (12 small calls cost
+    # 10×). With the cell's data the pool is the full pool: one value per genre.
+    lg_pool = _lgamma(np.stack((pa, pb, pa + pb)))
     lg = _lgamma(
         np.stack(
             np.broadcast_arrays(
-                ex_a + succ, ex_b + fail, ex_a, ex_b, own_a, own_b, k * m, k * (1.0 - m)
+                ex_a, ex_b, ex_a + ex_b, own_a, own_b, k + visits, k * m, k * (1.0 - m)
             )
         )
     )
-    lg_sum = _lgamma(np.stack((ex_a + ex_b + visits, ex_a + ex_b, own_a + own_b)))
-    log_pool = (lg[0] + lg[1] - lg_sum[0]) - (lg[2] + lg[3] - lg_sum[1])
-    log_own = (lg[4] + lg[5] - lg_sum[2]) - (lg[6] + lg[7] - math.lgamma(k))
+    log_pool = (lg_pool[0] + lg_pool[1] - lg_pool[2])[..., np.newaxis, :] - (lg[0] + lg[1] - lg[2])
+    log_own = (lg[3] + lg[4] - lg[5]) - (lg[6] + lg[7] - math.lgamma(k))
     prior = np.log(cfg.own_taste_prior / (1.0 - cfg.own_taste_prior))
     weight = 1.0 / (1.0 + np.exp(np.clip(log_pool - log_own - prior, -50, 50)))
     return _Posterior(pa, pb, own_a, own_b, weight)
 
 
-def expected_reward(visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig) -> np.ndarray:
-    """Posterior mean reward r̂(s, a) in reward units, shape like ``visits``."""
-    post = _posterior(visits, reward_sum, cfg)
+def _mean_reward(post: _Posterior, cfg: DynaConfig) -> np.ndarray:
     pooled = (post.pool_a / (post.pool_a + post.pool_b))[..., np.newaxis, :]
     own = post.own_a / (post.own_a + post.own_b)
     x = (1.0 - post.own_weight) * pooled + post.own_weight * own
     return cfg.reward_low + (cfg.reward_high - cfg.reward_low) * x
+
+
+def expected_reward(visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig) -> np.ndarray:
+    """Posterior mean reward r̂(s, a) in reward units, shape like ``visits``."""
+    return _mean_reward(_posterior(visits, reward_sum, cfg), cfg)
 
 
 def _sharpness(visits: np.ndarray, cfg: DynaConfig) -> np.ndarray:
@@ -157,17 +161,22 @@ def _sharpness(visits: np.ndarray, cfg: DynaConfig) -> np.ndarray:
     return cfg.sharpness * (1.0 + early)
 
 
-def sample_reward(
-    visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig, rng: np.random.Generator
+def _draw_reward(
+    post: _Posterior, visits: np.ndarray, cfg: DynaConfig, rng: np.random.Generator
 ) -> np.ndarray:
-    """One draw of r(s, a): which model holds per cell, then the pool or the cell's own."""
-    post = _posterior(visits, reward_sum, cfg)
     c = _sharpness(visits, cfg)
     pooled = rng.beta(c * post.pool_a, c * post.pool_b)[..., np.newaxis, :]
     c2 = c[..., np.newaxis]
     own = rng.beta(c2 * post.own_a, c2 * post.own_b)
     x = np.where(rng.random(own.shape) < post.own_weight, own, pooled)
     return cfg.reward_low + (cfg.reward_high - cfg.reward_low) * x
+
+
+def sample_reward(
+    visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """One draw of r(s, a): which model holds per cell, then the pool or the cell's own."""
+    return _draw_reward(_posterior(visits, reward_sum, cfg), visits, cfg, rng)
 
 
 def plan(q: np.ndarray, r: np.ndarray, gamma: float, sweeps: int) -> np.ndarray:
@@ -185,6 +194,10 @@ class DynaLearner:
     def __init__(self, params: AgentParams | None = None, config: DynaConfig | None = None):
         self.params = params or AgentParams()
         self.config = config or DynaConfig()
+        # The posterior after an update is the one the next select needs; computing it
+        # is most of a step's cost, so the last one is kept (a cache, not state: it is
+        # only reused for counts equal to the ones it was computed from).
+        self._last: tuple[np.ndarray, np.ndarray, _Posterior] | None = None
 
     # --- one listener -------------------------------------------------------------
     def initial_state(self, n_genres: int) -> LearnerState:
@@ -228,12 +241,26 @@ class DynaLearner:
         return td
 
     # --- shared ---------------------------------------------------------------------
+    def _posterior(self, visits: np.ndarray, reward_sum: np.ndarray) -> _Posterior:
+        last = self._last
+        if (
+            last is not None
+            and last[0].shape == visits.shape
+            and np.array_equal(last[0], visits)
+            and np.array_equal(last[1], reward_sum)
+        ):
+            return last[2]
+        post = _posterior(visits, reward_sum, self.config)
+        self._last = (visits.copy(), reward_sum.copy(), post)
+        return post
+
     def _planned(self, q: np.ndarray, visits: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
-        r_hat = expected_reward(visits, reward_sum, self.config)
+        r_hat = _mean_reward(self._posterior(visits, reward_sum), self.config)
         return plan(q, r_hat, self.params.gamma, self.config.plan_sweeps)
 
     def _sampled_q(
         self, q: np.ndarray, visits: np.ndarray, reward_sum: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
-        r_tilde = sample_reward(visits, reward_sum, self.config, rng)
+        post = self._posterior(visits, reward_sum)
+        r_tilde = _draw_reward(post, visits, self.config, rng)
         return plan(q, r_tilde, self.params.gamma, self.config.sample_sweeps)
