@@ -390,6 +390,7 @@ async def run(settings: Settings) -> int:
                 await bot.close()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await runner
+                await asyncio.sleep(0)  # let events dispatched during close run
                 return 0
             stopper.cancel()
             runner.result()  # re-raises a start-up failure
