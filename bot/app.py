@@ -168,7 +168,9 @@ class QTuneBot(commands.Bot):
             return
         self._shutting_down = True
         log.info("shutting down")
-        await self._wait_idle(SHUTDOWN_GRACE)  # let in-flight rewards commit
+        # In-flight commands may still need REST (reactions, follow-ups): a short grace
+        # while events still arrive, then the full grace once the gateway is closed.
+        await self._wait_idle(SHUTDOWN_GRACE / 5)
         for task in list(self._tasks):
             task.cancel()
         await super().close()
