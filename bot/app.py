@@ -168,6 +168,8 @@ class QTuneBot(commands.Bot):
             return
         self._shutting_down = True
         log.info("shutting down")
+        if self.service is not None:
+            self.service.cancel_simulations()
         # In-flight commands may still need REST (reactions, follow-ups): a short grace
         # while events still arrive, then the full grace once the gateway is closed.
         await self._wait_idle(SHUTDOWN_GRACE / 5)

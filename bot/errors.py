@@ -13,3 +13,7 @@ class UnknownGenre(QTuneError):
 
 class InvalidRequest(QTuneError):
     """An argument out of range, an unknown simulated user, and the like."""
+
+
+class Cancelled(QTuneError):
+    """Long work (a simulation) stopped because the bot is shutting down; nothing was saved."""

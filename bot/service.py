@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bot.agent import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
-from bot.errors import InvalidRequest, UnknownGenre
+from bot.errors import Cancelled, InvalidRequest, UnknownGenre
 from bot.learners import Learner, make_learner
 from bot.simulator import ProfileError, resolve_user
 from bot.training import TrainingLog, run_chain
@@ -103,6 +104,22 @@ class QTuneService:
         self.rng = rng if rng is not None else np.random.default_rng()
         # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".
         self._by_key = {_key(g): g for g in self.genres}
+        # Set at shutdown; running simulations notice it at their next progress call.
+        self._stopping = threading.Event()
+
+    def cancel_simulations(self) -> None:
+        """Ask running and future simulations to stop, so shutdown never waits on them.
+
+        A cancelled simulation raises :class:`Cancelled` and leaves the table unchanged.
+        """
+        self._stopping.set()
+
+    def _check_stopping(self, _done: int) -> None:
+        if self._stopping.is_set():
+            raise Cancelled(
+                "The bot is restarting, so your simulation was stopped. "
+                "Your table is unchanged; please try again in a minute."
+            )
 
     # ------------------------------------------------------------- helpers
     def parse_genre(self, text: str) -> str:
@@ -193,8 +210,16 @@ class QTuneService:
 
         async def work(rec: UserRecord | None) -> tuple[LearnerState, TrainingLog]:
             state = (rec or self._fresh(user_id)).learner.copy()
+            self._check_stopping(0)
             log = await asyncio.to_thread(
-                run_chain, self.learner, sim, episodes, rng, self.genres, state
+                run_chain,
+                self.learner,
+                sim,
+                episodes,
+                rng,
+                self.genres,
+                state,
+                progress=self._check_stopping,
             )
             return log.state, log
 

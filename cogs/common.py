@@ -105,7 +105,8 @@ async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: 
             await interaction.followup.send(text, ephemeral=True, **kwargs)
         else:
             await interaction.response.send_message(text, ephemeral=True, **kwargs)
-    except discord.HTTPException as exc:  # expired token, deleted channel, ...
+    except (discord.HTTPException, RuntimeError) as exc:
+        # An expired token, a deleted channel, or the HTTP session already closed at shutdown.
         log.warning("could not answer an interaction: %s", exc)
 
 

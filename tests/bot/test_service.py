@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.agent import DEFAULT_GENRES
-from bot.errors import InvalidRequest, UnknownGenre
-from bot.learners import make_learner
+from bot.errors import Cancelled, InvalidRequest, UnknownGenre
+from bot.learners import SeedLearner, make_learner
 from bot.service import QTuneService
 from storage.sqlite import SQLiteStorage
 
@@ -188,3 +190,46 @@ async def test_default_learner_is_used_when_none_given(storage: SQLiteStorage) -
 async def test_meta_passthrough(service: QTuneService) -> None:
     await service.set_meta("commands", "hash1")
     assert await service.get_meta("commands") == "hash1"
+
+
+async def test_simulate_refuses_to_start_once_shutdown_began(service: QTuneService) -> None:
+    await suggest(service, ALICE, "Rock", 1)
+    await service.feedback(1, ALICE, liked=True)
+    before = (await service.table(ALICE)).q.copy()
+    service.cancel_simulations()
+    with pytest.raises(Cancelled):
+        await service.simulate(ALICE, "pop_lover", 1000)
+    np.testing.assert_array_equal((await service.table(ALICE)).q, before)
+
+
+class _PausingLearner(SeedLearner):
+    """A seed learner (generic path) that pauses at step 10 until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+        self.paused = threading.Event()
+        self.release = threading.Event()
+
+    def update(self, state, s, a, r, s_next):  # type: ignore[override]
+        self.steps += 1
+        if self.steps == 10:
+            self.paused.set()
+            self.release.wait(10)
+        return super().update(state, s, a, r, s_next)
+
+
+async def test_shutdown_cancels_a_running_simulation_and_keeps_the_table(
+    storage: SQLiteStorage,
+) -> None:
+    learner = _PausingLearner()
+    svc = QTuneService(storage, learner=learner, max_episodes=100_000)
+    task = asyncio.create_task(svc.simulate(ALICE, "pop_lover", 100_000))
+    assert await asyncio.to_thread(learner.paused.wait, 10)
+    svc.cancel_simulations()
+    learner.release.set()
+    with pytest.raises(Cancelled):
+        await task
+    assert learner.steps < 100_000
+    view = await svc.table(ALICE)
+    assert not view.q.any()
