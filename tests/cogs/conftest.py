@@ -84,6 +84,9 @@ class FakeService:
             return ALIASES[key]
         raise UnknownGenre(f"Unknown genre {text!r}. Choose one of: {', '.join(self.genres)}.")
 
+    def cancel_simulations(self) -> None:
+        self.events.append(("cancel_simulations",))
+
     async def recommend(self, user_id: int, genre: str) -> Suggestion:
         self.events.append(("recommend", user_id, genre))
         return Suggestion(user_id, genre, self.next_action, 0.75)

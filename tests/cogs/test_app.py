@@ -202,7 +202,8 @@ async def test_close_waits_for_in_flight_work_then_closes_storage(monkeypatch):
         async def close(self):
             closed.append(bot._busy)
 
-    bot = app.build_bot(Settings(), service=FakeService())
+    service = FakeService()
+    bot = app.build_bot(Settings(), service=service)
     bot.storage = Storage()
     finished = []
 
@@ -216,6 +217,7 @@ async def test_close_waits_for_in_flight_work_then_closes_storage(monkeypatch):
     await bot.close()
     assert finished == [True]
     assert closed == [0]  # closed once, after the work
+    assert ("cancel_simulations",) in service.events  # long simulations stop, not stall
     await task
     await bot.close()  # idempotent
     assert closed == [0]
