@@ -28,7 +28,10 @@ The same array code serves one listener (``(n, n)``) and a batch (``(U, n, n)``)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from operator import add
+from typing import NamedTuple
 
 import numpy as np
 
@@ -93,10 +96,15 @@ def _pooled(succ: np.ndarray, fail: np.ndarray, cfg: DynaConfig) -> tuple[np.nda
 
 
 def _lgamma(x: np.ndarray) -> np.ndarray:
-    """log Γ(x) for x > 0: Stirling's series after shifting x up by 6 (error < 1e-9)."""
+    """log Γ(x) for x > 0: Stirling's series after shifting x up by 6 (error < 1e-10).
+
+    Four correction terms: with three the error reached 1e-7 for small x.
+    """
     shift = x * (x + 1) * (x + 2) * (x + 3) * (x + 4) * (x + 5)
     z = x + 6.0
-    series = (z - 0.5) * np.log(z) - z + 0.5 * np.log(2 * np.pi) + 1 / (12 * z) - 1 / (360 * z**3)
+    z2 = z * z
+    tail = (1 / 12 - (1 / 360 - (1 / 1260 - 1 / (1680 * z2)) / z2) / z2) / z
+    series = (z - 0.5) * np.log(z) - z + 0.5 * np.log(2 * np.pi) + tail
     return series - np.log(shift)
 
 
@@ -186,37 +194,239 @@ def plan(q: np.ndarray, r: np.ndarray, gamma: float, sweeps: int) -> np.ndarray:
     return q
 
 
+# --- one listener in plain Python ------------------------------------------------------
+# The same model as the array code above, for one (n, n) table. On 5×5 tables numpy's
+# per-call overhead (about a microsecond) dominates; plain floats, math.lgamma and lists
+# cost tens of nanoseconds. An update at (s, a) changes only column a's counts, and a
+# column's posterior depends on nothing else, so only that column is recomputed.
+
+
+class _Consts(NamedTuple):
+    """Per-config constants of the scalar path."""
+
+    low: float
+    span: float
+    a0: float
+    b0: float
+    k: float
+    lg_k: float
+    logit: float
+    prior_weight: float  # own_weight of a cell without data: the prior
+    sharpness: float
+    early: float
+    early_reactions: float
+
+
+def _consts(cfg: DynaConfig) -> _Consts:
+    p = cfg.own_taste_prior
+    logit = math.log(p / (1.0 - p))
+    return _Consts(
+        low=cfg.reward_low,
+        span=cfg.reward_high - cfg.reward_low,
+        a0=cfg.prior_strength * cfg.prior_mean,
+        b0=cfg.prior_strength * (1.0 - cfg.prior_mean),
+        k=cfg.slab_strength,
+        lg_k=math.lgamma(cfg.slab_strength),
+        logit=logit,
+        prior_weight=1.0 / (1.0 + math.exp(-logit)),
+        sharpness=cfg.sharpness,
+        early=cfg.early_sharpness - 1.0,
+        early_reactions=cfg.early_reactions,
+    )
+
+
+class _Col(NamedTuple):
+    """The posterior of one genre's column (suggestion a, every current genre s)."""
+
+    pool_a: float  # Beta of genre a's pooled reward
+    pool_b: float
+    cells: list[tuple[float, float, float]]  # per s: (own_weight, own_a, own_b)
+    r_hat: list[float]  # per s: posterior mean reward, in reward units
+
+
+def _column(vis: Sequence[int], rsum: Sequence[float], c: _Consts) -> _Col:
+    """:func:`_posterior` and :func:`expected_reward` of one column, on floats."""
+    lg, exp = math.lgamma, math.exp
+    low, span, k = c.low, c.span, c.k
+    succ = []
+    ssum = 0.0
+    vsum = 0
+    for v, r in zip(vis, rsum, strict=True):
+        x = (r - v * low) / span if v else 0.0
+        x = 0.0 if x < 0.0 else (float(v) if x > v else x)
+        succ.append(x)
+        ssum += x
+        vsum += v
+    pa, pb = c.a0 + ssum, c.b0 + (vsum - ssum)
+    pm = pa / (pa + pb)
+    r_pool = low + span * pm
+    unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # both models are the pool's
+    # z = log evidence(pool) − log evidence(own) − prior log-odds, as in _posterior
+    z0 = lg(pa) + lg(pb) - lg(pa + pb) - c.lg_k - c.logit
+    cells = []
+    r_hat = []
+    for v, x in zip(vis, succ, strict=True):
+        if not v:
+            cells.append(unseen)
+            r_hat.append(r_pool)
+            continue
+        f = v - x
+        ea, eb = pa - x, pb - f  # the pool without this cell's own data
+        m = ea / (ea + eb)
+        km, kn = k * m, k * (1.0 - m)
+        oa, ob = km + x, kn + f
+        z = z0 - lg(ea) - lg(eb) + lg(ea + eb) - lg(oa) - lg(ob) + lg(k + v) + lg(km) + lg(kn)
+        w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
+        cells.append((w, oa, ob))
+        r_hat.append(low + span * ((1.0 - w) * pm + w * (oa / (oa + ob))))
+    return _Col(pa, pb, cells, r_hat)
+
+
+class _Model(NamedTuple):
+    """The posterior of one listener's counts (a cache entry: never mutated)."""
+
+    visits: list[list[int]]  # the counts it was computed from
+    reward_sum: list[list[float]]
+    total: int  # reactions so far
+    cols: list[_Col]
+    r_hat: list[list[float]]  # rows of the posterior mean reward
+
+
+def _model(vis: list[list[int]], rsum: list[list[float]], c: _Consts) -> _Model:
+    cols = [
+        _column(v, r, c)
+        for v, r in zip(zip(*vis, strict=False), zip(*rsum, strict=False), strict=True)
+    ]
+    r_hat = [list(row) for row in zip(*(col.r_hat for col in cols), strict=True)]
+    return _Model(vis, rsum, sum(map(sum, vis)), cols, r_hat)
+
+
+def _model_step(old: _Model, vis: list[list[int]], rsum: list[list[float]], a: int, c: _Consts):
+    """``old`` after one reaction at column ``a`` (``vis``, ``rsum`` already counted)."""
+    col = _column([row[a] for row in vis], [row[a] for row in rsum], c)
+    cols = old.cols.copy()
+    cols[a] = col
+    r_hat = [row.copy() for row in old.r_hat]
+    for row, x in zip(r_hat, col.r_hat, strict=True):
+        row[a] = x
+    return _Model(vis, rsum, old.total + 1, cols, r_hat)
+
+
+def _plan_rows(q: list[list[float]], r: list[list[float]], gamma: float, sweeps: int):
+    """:func:`plan` on lists: ``sweeps`` backups Q(s, a) ← r(s, a) + γ·max Q(a, ·)."""
+    v = [max(row) for row in q]
+    for _ in range(sweeps - 1):
+        gv = [gamma * y for y in v]
+        v = [max(map(add, row, gv)) for row in r]
+    gv = [gamma * y for y in v]
+    return [list(map(add, row, gv)) for row in r]
+
+
+def scalar_posterior(
+    visits: np.ndarray, reward_sum: np.ndarray, cfg: DynaConfig
+) -> tuple[_Posterior, np.ndarray]:
+    """The scalar path's posterior of an (n, n) table and r̂, as arrays (for checking)."""
+    m = _model(visits.tolist(), reward_sum.tolist(), _consts(cfg))
+    cells = np.array([col.cells for col in m.cols]).transpose(1, 0, 2)  # (s, a, 3)
+    post = _Posterior(
+        pool_a=np.array([col.pool_a for col in m.cols]),
+        pool_b=np.array([col.pool_b for col in m.cols]),
+        own_a=cells[..., 1],
+        own_b=cells[..., 2],
+        own_weight=cells[..., 0],
+    )
+    return post, np.array(m.r_hat)
+
+
 class DynaLearner:
     """Dyna-Q on a pooled Bayesian reward model, choosing by Thompson sampling."""
 
     name = "dyna"
 
-    def __init__(self, params: AgentParams | None = None, config: DynaConfig | None = None):
+    uses_reward_range = True  # make_learner passes the bot's (dislike, like) rewards
+
+    def __init__(
+        self,
+        params: AgentParams | None = None,
+        config: DynaConfig | None = None,
+        *,
+        rewards: tuple[float, float] | None = None,
+    ):
+        """``rewards=(dislike, like)`` sets the model's reward range (default −5/+10)."""
         self.params = params or AgentParams()
-        self.config = config or DynaConfig()
+        config = config or DynaConfig()
+        if rewards is not None:
+            low, high = rewards
+            config = replace(config, reward_low=float(low), reward_high=float(high))
+        self.config = config
+        self._c = _consts(config)
         # The posterior after an update is the one the next select needs; computing it
         # is most of a step's cost, so the last one is kept (a cache, not state: it is
-        # only reused for counts equal to the ones it was computed from).
+        # only reused for counts equal to the ones it was computed from, and replaced,
+        # never mutated, so threads sharing the learner only cost each other misses).
         self._last: tuple[np.ndarray, np.ndarray, _Posterior] | None = None
+        self._cols: _Model | None = None  # the same for the scalar path
 
     # --- one listener -------------------------------------------------------------
     def initial_state(self, n_genres: int) -> LearnerState:
         return LearnerState.fresh(n_genres, self.params.epsilon)
 
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
-        row = self._sampled_q(state.q, state.visits, state.reward_sum, rng)[s]
-        return greedy(row, rng)
+        if self.config.sample_sweeps != 1:
+            row = self._sampled_q(state.q, state.visits, state.reward_sum, rng)[s]
+            return greedy(row, rng)
+        # Only row s of the sampled Q is needed: r̃(s, ·) + γ·max Q(a, ·). Per cell, which
+        # model holds is drawn first, then only that model's Beta.
+        c = self._c
+        m = self._model(state.visits.tolist(), state.reward_sum.tolist())
+        sharp = c.sharpness * (1.0 + c.early * math.exp(-m.total / c.early_reactions))
+        gamma, low, span = self.params.gamma, c.low, c.span
+        beta = rng.beta
+        row = []
+        for u, col, q_next in zip(
+            rng.random(len(m.cols)).tolist(), m.cols, state.q.tolist(), strict=False
+        ):
+            w, oa, ob = col.cells[s]
+            if u < w:
+                x = beta(sharp * oa, sharp * ob)
+            else:
+                x = beta(sharp * col.pool_a, sharp * col.pool_b)
+            row.append((low + span * x) + gamma * max(q_next))
+        best = max(row)
+        if row.count(best) == 1:
+            return row.index(best)
+        ties = [j for j, x in enumerate(row) if x == best]
+        return ties[int(rng.integers(len(ties)))]
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
-        explored = float(state.q[s, a] < state.q[s].max())
-        td = r + self.params.gamma * float(state.q[s_next].max()) - float(state.q[s, a])
+        q = state.q.tolist()
+        vis, rsum = state.visits.tolist(), state.reward_sum.tolist()
+        old = self._model(vis, rsum, compute=False)
+        row = q[s]
+        explored = row[a] < max(row)
+        td = r + self.params.gamma * max(q[s_next]) - row[a]
         state.visits[s, a] += 1
         state.reward_sum[s, a] += r
-        state.q[s, a] += td / state.visits[s, a]
-        state.q[...] = self._planned(state.q, state.visits, state.reward_sum)
+        vis[s][a] += 1
+        rsum[s][a] += r
+        row[a] += td / vis[s][a]
+        m = _model(vis, rsum, self._c) if old is None else _model_step(old, vis, rsum, a, self._c)
+        self._cols = m
+        state.q[...] = _plan_rows(q, m.r_hat, self.params.gamma, self.config.plan_sweeps)
         rate = self.config.explore_rate
         state.epsilon = (1.0 - rate) * state.epsilon + rate * explored
-        return td
+        return float(td)
+
+    def _model(self, vis: list[list[int]], rsum: list[list[float]], compute: bool = True):
+        """The cached posterior if it is of these counts; else computed (or None)."""
+        m = self._cols
+        if m is not None and m.visits == vis and m.reward_sum == rsum:
+            return m
+        if not compute:
+            return None
+        m = _model(vis, rsum, self._c)
+        self._cols = m
+        return m
 
     # --- many listeners -----------------------------------------------------------
     def init_batch(self, n_users: int, n_genres: int) -> BatchState:

@@ -109,9 +109,21 @@ LEARNERS: dict[str, Callable[[AgentParams], BatchLearner]] = {
 DEFAULT_LEARNER = "dyna"
 
 
-def make_learner(name: str | None = None, params: AgentParams | None = None) -> BatchLearner:
-    """Build a learner by name; an unknown name raises ValueError listing the known ones."""
+def make_learner(
+    name: str | None = None,
+    params: AgentParams | None = None,
+    *,
+    rewards: tuple[float, float] | None = None,
+) -> BatchLearner:
+    """Build a learner by name; an unknown name raises ValueError listing the known ones.
+
+    ``rewards=(dislike, like)`` tells learners with a reward model (``uses_reward_range``)
+    the bot's reward range; None keeps their default (−5/+10), the others ignore it.
+    """
     key = (name or DEFAULT_LEARNER).strip().lower()
     if key not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; choose one of {', '.join(sorted(LEARNERS))}")
-    return LEARNERS[key](params or AgentParams())
+    factory = LEARNERS[key]
+    if rewards is not None and getattr(factory, "uses_reward_range", False):
+        return factory(params or AgentParams(), rewards=rewards)
+    return factory(params or AgentParams())

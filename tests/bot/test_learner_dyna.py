@@ -9,7 +9,14 @@ import pytest
 
 from bot.agent import DEFAULT_GENRES, AgentParams, LearnerState
 from bot.batch import sample_rewards_batch, train_batch
-from bot.learner_dyna import DynaConfig, DynaLearner, expected_reward
+from bot.learner_dyna import (
+    DynaConfig,
+    DynaLearner,
+    _posterior,
+    expected_reward,
+    plan,
+    scalar_posterior,
+)
 from bot.learners import DEFAULT_LEARNER, LEARNERS, SeedLearner, make_learner
 from bot.profiles_random import optimal_policy, policy_gap, random_profiles
 from bot.simulator import load_profile_file, optimal_q, resolve_user
@@ -172,3 +179,92 @@ def test_random_profiles_are_reproducible_and_have_a_clear_best() -> None:
 def test_config_rejects_degenerate_priors(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         DynaConfig(**kwargs)
+
+
+# --- the scalar fast path is the same model ----------------------------------------------
+def _random_counts(rng: np.random.Generator, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts as reactions produce them: each visit adds −5, 1 or 10 (some cells empty)."""
+    visits = rng.integers(0, scale + 1, size=(5, 5)) * (rng.random((5, 5)) < 0.7)
+    liked = rng.binomial(visits, rng.random((5, 5)))
+    brief = rng.binomial(visits - liked, 0.3)
+    reward_sum = 10.0 * liked + 1.0 * brief - 5.0 * (visits - liked - brief)
+    return visits.astype(np.int64), reward_sum
+
+
+@pytest.mark.parametrize("scale", [0, 1, 3, 20, 500, 20000])
+@pytest.mark.parametrize(
+    "cfg",
+    [DynaConfig(), DynaConfig(reward_low=-1.0, reward_high=2.0, own_taste_prior=0.2)],
+    ids=["default", "custom"],
+)
+def test_scalar_posterior_equals_the_array_posterior(scale: int, cfg: DynaConfig) -> None:
+    rng = np.random.default_rng(scale)
+    for _ in range(20):
+        visits, reward_sum = _random_counts(rng, scale)
+        ref = _posterior(visits, reward_sum, cfg)
+        fast, r_hat = scalar_posterior(visits, reward_sum, cfg)
+        for name in ("pool_a", "pool_b", "own_a", "own_b"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=1e-12)
+        np.testing.assert_allclose(fast.own_weight, ref.own_weight, rtol=0, atol=1e-9)
+        expected = expected_reward(visits, reward_sum, cfg)
+        np.testing.assert_allclose(r_hat, expected, rtol=0, atol=1e-9)
+
+
+def test_scalar_update_plans_like_the_array_code() -> None:
+    """One scalar update equals the TD step plus ``plan`` on the array posterior."""
+    learner = DynaLearner()
+    rng = np.random.default_rng(11)
+    visits, reward_sum = _random_counts(rng, 10)
+    state = LearnerState(rng.normal(size=(5, 5)), 0.5, visits, reward_sum)
+    ref = state.copy()
+    td = learner.update(state, ROCK, JAZZ, 1.0, JAZZ)
+    expected_td = 1.0 + 0.9 * ref.q[JAZZ].max() - ref.q[ROCK, JAZZ]
+    assert td == pytest.approx(expected_td)
+    ref.visits[ROCK, JAZZ] += 1
+    ref.reward_sum[ROCK, JAZZ] += 1.0
+    ref.q[ROCK, JAZZ] += expected_td / ref.visits[ROCK, JAZZ]
+    r_hat = expected_reward(ref.visits, ref.reward_sum, learner.config)
+    np.testing.assert_allclose(state.q, plan(ref.q, r_hat, 0.9, 3), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(state.visits, ref.visits)
+    np.testing.assert_array_equal(state.reward_sum, ref.reward_sum)
+    # and the cache never leaks between listeners: another table gets its own model
+    other = learner.initial_state(5)
+    learner.update(other, POP, POP, 10.0, POP)
+    r_other = expected_reward(other.visits, other.reward_sum, learner.config)
+    q_td = np.zeros((5, 5))
+    q_td[POP, POP] = 10.0  # the TD step on a fresh table: td = 10, visits = 1
+    np.testing.assert_allclose(other.q, plan(q_td, r_other, 0.9, 3), rtol=0, atol=1e-9)
+
+
+def test_scalar_selection_draws_row_s_of_the_sampled_q() -> None:
+    """The scalar choice follows the array path's distribution of argmax r̃(s, ·) + γ·V."""
+    learner = DynaLearner()
+    rng = np.random.default_rng(12)
+    visits, reward_sum = _random_counts(rng, 4)
+    state = LearnerState(rng.normal(size=(5, 5)), 0.5, visits, reward_sum)
+    n = 4000
+    fast = np.bincount([learner.select(state, JAZZ, rng) for _ in range(n)], minlength=5)
+    bs = learner.init_batch(n, 5)
+    bs.q[:], bs.visits[:], bs.reward_sum[:] = state.q, state.visits, state.reward_sum
+    ref = np.bincount(learner.select_batch(bs, np.full(n, JAZZ), rng), minlength=5)
+    # two multinomial samples of the same distribution: within a few binomial sds
+    sd = np.sqrt(2 * n * 0.25)
+    assert np.abs(fast - ref).max() < 4 * sd, (fast, ref)
+
+
+def test_rewards_set_the_model_range() -> None:
+    learner = make_learner("dyna", rewards=(-1.0, 2.0))
+    assert (learner.config.reward_low, learner.config.reward_high) == (-1.0, 2.0)
+    assert make_learner("dyna").config.reward_low == -5.0
+    assert isinstance(make_learner("seed", rewards=(-1.0, 2.0)), SeedLearner)
+    with pytest.raises(ValueError, match="must be below"):
+        make_learner("dyna", rewards=(2.0, -1.0))
+    # a like at +2 is the top of the scale: r̂ moves up like a +10 does by default
+    state = learner.initial_state(5)
+    learner.update(state, ROCK, POP, 2.0, POP)
+    default = DynaLearner()
+    ref = default.initial_state(5)
+    default.update(ref, ROCK, POP, 10.0, POP)
+    r_new = expected_reward(state.visits, state.reward_sum, learner.config)
+    r_ref = expected_reward(ref.visits, ref.reward_sum, default.config)
+    np.testing.assert_allclose((r_new + 1.0) / 3.0, (r_ref + 5.0) / 15.0, atol=1e-12)
