@@ -1,0 +1,77 @@
+"""Make the README's /qtable picture from a real run: the bot, unmodified, on the loopback fake.
+
+A simulated pop_lover listener says what they are playing, reacts 👍 on +10 and 👎 on −5
+(and ignores the +1 "brief listen"), 30 times; then /qtable's PNG attachment is saved.
+
+    uv run python docs/make_pictures.py [--out docs/qtable_discord.png] [--learner dyna]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bot.simulator import REWARDS, resolve_user  # noqa: E402
+from tests.e2e.conftest import THUMBS_DOWN, THUMBS_UP, running_bot  # noqa: E402
+from tests.e2e.fake_discord import FakeDiscord  # noqa: E402
+
+LISTENER = 420_000_000_000_000_001
+SUGGESTION = re.compile(r"Try \*\*(?P<genre>[^*]+)\*\*")
+
+
+async def make(learner: str, reactions: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    user = resolve_user("pop_lover")
+    genres = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
+    probs = user.reward_probs(genres)
+    async with FakeDiscord() as fake:
+        env = {
+            "DISCORD_TOKEN": fake.token,
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "QTUNE_DB": str(Path(tempfile.mkdtemp()) / "pictures.sqlite3"),
+            "QTUNE_DEV_GUILD": str(fake.guild_id),
+            "QTUNE_GUILD_READY_TIMEOUT": "0.05",
+            "QTUNE_COOLDOWN": "0",
+            "QTUNE_LEARNER": learner,
+        }
+        async with running_bot(fake, env) as qb:
+            current = "Rock"
+            for _ in range(reactions):
+                _, msg = await qb.nowplaying(LISTENER, current)
+                suggested = SUGGESTION.search(msg.content)["genre"]
+                s, a = genres.index(current), genres.index(suggested)
+                reward = rng.choice(REWARDS, p=probs[s, a])
+                if reward != REWARDS[1]:
+                    emoji = THUMBS_UP if reward > 0 else THUMBS_DOWN
+                    await fake.user_reacts(msg.id, LISTENER, emoji)
+                await asyncio.sleep(0.05)
+                current = suggested if reward > 0 else genres[int(rng.integers(len(genres)))]
+            inter = await fake.send_command("qtable", user_id=LISTENER)
+            final = await fake.final_message(inter.id, within=30)
+            print(final.content)
+            return final.attachments[0].data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "qtable_discord.png")
+    parser.add_argument("--learner", default="dyna")
+    parser.add_argument("--reactions", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    args.out.write_bytes(asyncio.run(make(args.learner, args.reactions, args.seed)))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
