@@ -272,9 +272,8 @@ async def open_service(settings: Settings, db_path: str | os.PathLike | None = N
 
     The caller owns the storage and must ``await storage.close()``.
     """
-    from storage.sqlite import SQLiteStorage
-
     from bot.service import QTuneService
+    from storage.sqlite import SQLiteStorage
 
     storage = await SQLiteStorage.open(Path(db_path or settings.db_path), genres=settings.genres)
     try:
