@@ -28,9 +28,9 @@ The same array code serves one listener (``(n, n)``) and a batch (``(U, n, n)``)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from operator import add
+from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -244,41 +244,56 @@ class _Col(NamedTuple):
     r_hat: list[float]  # per s: posterior mean reward, in reward units
 
 
-def _column(vis: Sequence[int], rsum: Sequence[float], c: _Consts) -> _Col:
+def _column(
+    vis: Sequence[int],
+    rsum: Sequence[float],
+    c: _Consts,
+    lg: Callable[[float], float] = math.lgamma,
+    exp: Callable[[float], float] = math.exp,
+) -> _Col:
     """:func:`_posterior` and :func:`expected_reward` of one column, on floats."""
-    lg, exp = math.lgamma, math.exp
     low, span, k = c.low, c.span, c.k
     succ = []
     ssum = 0.0
-    vsum = 0
     for v, r in zip(vis, rsum, strict=True):
-        x = (r - v * low) / span if v else 0.0
-        x = 0.0 if x < 0.0 else (float(v) if x > v else x)
+        if v:
+            x = (r - v * low) / span
+            if x < 0.0:
+                x = 0.0
+            elif x > v:
+                x = v + 0.0
+            ssum += x
+        else:
+            x = 0.0
         succ.append(x)
-        ssum += x
-        vsum += v
-    pa, pb = c.a0 + ssum, c.b0 + (vsum - ssum)
+    pa = c.a0 + ssum
+    pb = c.b0 + (sum(vis) - ssum)
     pm = pa / (pa + pb)
     r_pool = low + span * pm
-    unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # both models are the pool's
-    # z = log evidence(pool) − log evidence(own) − prior log-odds, as in _posterior
+    # z = log evidence(pool) − log evidence(own) − prior log-odds, per cell (_posterior)
     z0 = lg(pa) + lg(pb) - lg(pa + pb) - c.lg_k - c.logit
+    unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # no data: both models are the pool
     cells = []
     r_hat = []
     for v, x in zip(vis, succ, strict=True):
-        if not v:
+        if v:
+            f = v - x
+            ea = pa - x  # the pool without this cell's own data
+            eb = pb - f
+            t = ea + eb
+            m = ea / t
+            km = k * m
+            kn = k * (1.0 - m)
+            oa = km + x
+            ob = kn + f
+            kv = k + v
+            z = z0 - lg(ea) - lg(eb) + lg(t) - lg(oa) - lg(ob) + lg(kv) + lg(km) + lg(kn)
+            w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
+            cells.append((w, oa, ob))
+            r_hat.append(low + span * (pm + w * (oa / kv - pm)))
+        else:
             cells.append(unseen)
             r_hat.append(r_pool)
-            continue
-        f = v - x
-        ea, eb = pa - x, pb - f  # the pool without this cell's own data
-        m = ea / (ea + eb)
-        km, kn = k * m, k * (1.0 - m)
-        oa, ob = km + x, kn + f
-        z = z0 - lg(ea) - lg(eb) + lg(ea + eb) - lg(oa) - lg(ob) + lg(k + v) + lg(km) + lg(kn)
-        w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
-        cells.append((w, oa, ob))
-        r_hat.append(low + span * ((1.0 - w) * pm + w * (oa / (oa + ob))))
     return _Col(pa, pb, cells, r_hat)
 
 
@@ -289,37 +304,40 @@ class _Model(NamedTuple):
     reward_sum: list[list[float]]
     total: int  # reactions so far
     cols: list[_Col]
-    r_hat: list[list[float]]  # rows of the posterior mean reward
+    r_hat: np.ndarray  # (n, n) posterior mean reward
 
 
 def _model(vis: list[list[int]], rsum: list[list[float]], c: _Consts) -> _Model:
     cols = [
         _column(v, r, c)
-        for v, r in zip(zip(*vis, strict=False), zip(*rsum, strict=False), strict=True)
+        for v, r in zip(zip(*vis, strict=True), zip(*rsum, strict=True), strict=True)
     ]
-    r_hat = [list(row) for row in zip(*(col.r_hat for col in cols), strict=True)]
+    r_hat = np.array([col.r_hat for col in cols]).T.copy()
     return _Model(vis, rsum, sum(map(sum, vis)), cols, r_hat)
 
 
 def _model_step(old: _Model, vis: list[list[int]], rsum: list[list[float]], a: int, c: _Consts):
     """``old`` after one reaction at column ``a`` (``vis``, ``rsum`` already counted)."""
-    col = _column([row[a] for row in vis], [row[a] for row in rsum], c)
+    get = itemgetter(a)
+    col = _column(list(map(get, vis)), list(map(get, rsum)), c)
     cols = old.cols.copy()
     cols[a] = col
-    r_hat = [row.copy() for row in old.r_hat]
-    for row, x in zip(r_hat, col.r_hat, strict=True):
-        row[a] = x
+    r_hat = old.r_hat.copy()
+    r_hat[:, a] = col.r_hat
     return _Model(vis, rsum, old.total + 1, cols, r_hat)
 
 
-def _plan_rows(q: list[list[float]], r: list[list[float]], gamma: float, sweeps: int):
-    """:func:`plan` on lists: ``sweeps`` backups Q(s, a) ← r(s, a) + γ·max Q(a, ·)."""
-    v = [max(row) for row in q]
+def _plan_into(
+    out: np.ndarray, q: list[list[float]], r_hat: np.ndarray, gamma: float, sweeps: int
+) -> None:
+    """:func:`plan` from a list table into ``out`` (the first sweep needs only max Q)."""
+    gv = np.multiply(list(map(max, q)), gamma)
     for _ in range(sweeps - 1):
-        gv = [gamma * y for y in v]
-        v = [max(map(add, row, gv)) for row in r]
-    gv = [gamma * y for y in v]
-    return [list(map(add, row, gv)) for row in r]
+        gv = np.multiply(_row_max(r_hat + gv, 1), gamma)
+    np.add(r_hat, gv, out=out)
+
+
+_row_max = np.maximum.reduce
 
 
 def scalar_posterior(
@@ -335,7 +353,7 @@ def scalar_posterior(
         own_b=cells[..., 2],
         own_weight=cells[..., 0],
     )
-    return post, np.array(m.r_hat)
+    return post, m.r_hat
 
 
 class DynaLearner:
@@ -378,14 +396,16 @@ class DynaLearner:
         # Only row s of the sampled Q is needed: r̃(s, ·) + γ·max Q(a, ·). Per cell, which
         # model holds is drawn first, then only that model's Beta.
         c = self._c
-        m = self._model(state.visits.tolist(), state.reward_sum.tolist())
+        m = self._cols
+        vis, rsum = state.visits.tolist(), state.reward_sum.tolist()
+        if m is None or m.visits != vis or m.reward_sum != rsum:
+            m = self._cols = _model(vis, rsum, c)
         sharp = c.sharpness * (1.0 + c.early * math.exp(-m.total / c.early_reactions))
         gamma, low, span = self.params.gamma, c.low, c.span
         beta = rng.beta
         row = []
-        for u, col, q_next in zip(
-            rng.random(len(m.cols)).tolist(), m.cols, state.q.tolist(), strict=False
-        ):
+        us = rng.random(len(m.cols)).tolist()
+        for u, col, q_next in zip(us, m.cols, state.q.tolist(), strict=True):
             w, oa, ob = col.cells[s]
             if u < w:
                 x = beta(sharp * oa, sharp * ob)
@@ -401,32 +421,25 @@ class DynaLearner:
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
         q = state.q.tolist()
         vis, rsum = state.visits.tolist(), state.reward_sum.tolist()
-        old = self._model(vis, rsum, compute=False)
+        old = self._cols
+        if old is not None and (old.visits != vis or old.reward_sum != rsum):
+            old = None
+        gamma = self.params.gamma
         row = q[s]
-        explored = row[a] < max(row)
-        td = r + self.params.gamma * max(q[s_next]) - row[a]
+        q_sa = row[a]
+        explored = q_sa < max(row)
+        td = r + gamma * max(q[s_next]) - q_sa
         state.visits[s, a] += 1
         state.reward_sum[s, a] += r
         vis[s][a] += 1
         rsum[s][a] += r
-        row[a] += td / vis[s][a]
+        row[a] = q_sa + td / vis[s][a]
         m = _model(vis, rsum, self._c) if old is None else _model_step(old, vis, rsum, a, self._c)
         self._cols = m
-        state.q[...] = _plan_rows(q, m.r_hat, self.params.gamma, self.config.plan_sweeps)
+        _plan_into(state.q, q, m.r_hat, gamma, self.config.plan_sweeps)
         rate = self.config.explore_rate
         state.epsilon = (1.0 - rate) * state.epsilon + rate * explored
         return float(td)
-
-    def _model(self, vis: list[list[int]], rsum: list[list[float]], compute: bool = True):
-        """The cached posterior if it is of these counts; else computed (or None)."""
-        m = self._cols
-        if m is not None and m.visits == vis and m.reward_sum == rsum:
-            return m
-        if not compute:
-            return None
-        m = _model(vis, rsum, self._c)
-        self._cols = m
-        return m
 
     # --- many listeners -----------------------------------------------------------
     def init_batch(self, n_users: int, n_genres: int) -> BatchState:
