@@ -27,10 +27,11 @@ The same array code serves one listener (``(n, n)``) and a batch (``(U, n, n)``)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -304,7 +305,7 @@ class _Model(NamedTuple):
     reward_sum: list[list[float]]
     total: int  # reactions so far
     cols: list[_Col]
-    r_hat: np.ndarray  # (n, n) posterior mean reward
+    r_hat: list[float]  # posterior mean reward, row-major (n·n)
 
 
 def _model(vis: list[list[int]], rsum: list[list[float]], c: _Consts) -> _Model:
@@ -312,7 +313,7 @@ def _model(vis: list[list[int]], rsum: list[list[float]], c: _Consts) -> _Model:
         _column(v, r, c)
         for v, r in zip(zip(*vis, strict=True), zip(*rsum, strict=True), strict=True)
     ]
-    r_hat = np.array([col.r_hat for col in cols]).T.copy()
+    r_hat = [x for row in zip(*(col.r_hat for col in cols), strict=True) for x in row]
     return _Model(vis, rsum, sum(map(sum, vis)), cols, r_hat)
 
 
@@ -323,21 +324,57 @@ def _model_step(old: _Model, vis: list[list[int]], rsum: list[list[float]], a: i
     cols = old.cols.copy()
     cols[a] = col
     r_hat = old.r_hat.copy()
-    r_hat[:, a] = col.r_hat
+    r_hat[a :: len(cols)] = col.r_hat
     return _Model(vis, rsum, old.total + 1, cols, r_hat)
 
 
-def _plan_into(
-    out: np.ndarray, q: list[list[float]], r_hat: np.ndarray, gamma: float, sweeps: int
-) -> None:
-    """:func:`plan` from a list table into ``out`` (the first sweep needs only max Q)."""
-    gv = np.multiply(list(map(max, q)), gamma)
+UNROLL_MAX = 12
+"""Tables up to this many genres get the unrolled planner; larger ones a list loop."""
+
+
+@functools.cache
+def _planner(n: int) -> Callable[[list[list[float]], list[float], float, int], list[float]]:
+    """:func:`plan` for an n×n list table: ``f(q, r_hat, γ, sweeps)``, row-major r̂ and result.
+
+    Small tables get straight-line code on local variables (generated, as ``dataclasses``
+    does): list and numpy calls cost more than the 3·n² additions on a 5×5 table. The
+    arithmetic is :func:`plan`'s; the first sweep needs only each row's max Q.
+    """
+    if n > UNROLL_MAX:
+        return _plan_loop
+    r = [[f"r{i}_{j}" for j in range(n)] for i in range(n)]
+    v = ", ".join(f"v{j}" for j in range(n))
+    g = ", ".join(f"g{j}" for j in range(n))
+    gv = ", ".join(f"gamma * v{j}" for j in range(n))
+    sweep = [
+        f"        v{i} = max({', '.join(f'{x} + g{j}' for j, x in enumerate(r[i]))})"
+        for i in range(n)
+    ]
+    lines = [
+        "def plan(q, r_hat, gamma, sweeps):",
+        f"    {', '.join(x for row in r for x in row)}, = r_hat",
+        f"    {v}, = map(max, q)",
+        "    for _ in range(sweeps - 1):",
+        f"        {g}, = {gv},",
+        *sweep,
+        f"    {g}, = {gv},",
+        f"    return [{', '.join(f'{x} + g{j}' for row in r for j, x in enumerate(row))}]",
+    ]
+    namespace: dict[str, object] = {}
+    exec("\n".join(lines), namespace)  # the code depends on n only
+    return namespace["plan"]  # type: ignore[return-value]
+
+
+def _plan_loop(q: list[list[float]], r_hat: list[float], gamma: float, sweeps: int) -> list[float]:
+    """The same as the unrolled planner, for any n."""
+    n = len(q)
+    rows = [r_hat[i : i + n] for i in range(0, n * n, n)]
+    v = list(map(max, q))
     for _ in range(sweeps - 1):
-        gv = np.multiply(_row_max(r_hat + gv, 1), gamma)
-    np.add(r_hat, gv, out=out)
-
-
-_row_max = np.maximum.reduce
+        gv = [gamma * y for y in v]
+        v = [max(map(add, row, gv)) for row in rows]
+    gv = [gamma * y for y in v] * n
+    return list(map(add, r_hat, gv))
 
 
 def scalar_posterior(
@@ -353,7 +390,7 @@ def scalar_posterior(
         own_b=cells[..., 2],
         own_weight=cells[..., 0],
     )
-    return post, m.r_hat
+    return post, np.array(m.r_hat).reshape(len(m.cols), -1)
 
 
 class DynaLearner:
@@ -429,14 +466,14 @@ class DynaLearner:
         q_sa = row[a]
         explored = q_sa < max(row)
         td = r + gamma * max(q[s_next]) - q_sa
-        state.visits[s, a] += 1
-        state.reward_sum[s, a] += r
-        vis[s][a] += 1
-        rsum[s][a] += r
-        row[a] = q_sa + td / vis[s][a]
+        v_sa = vis[s][a] = vis[s][a] + 1
+        r_sa = rsum[s][a] = rsum[s][a] + r
+        state.visits[s, a] = v_sa
+        state.reward_sum[s, a] = r_sa
+        row[a] = q_sa + td / v_sa
         m = _model(vis, rsum, self._c) if old is None else _model_step(old, vis, rsum, a, self._c)
         self._cols = m
-        _plan_into(state.q, q, m.r_hat, gamma, self.config.plan_sweeps)
+        state.q.flat[:] = _planner(len(q))(q, m.r_hat, gamma, self.config.plan_sweeps)
         rate = self.config.explore_rate
         state.epsilon = (1.0 - rate) * state.epsilon + rate * explored
         return float(td)

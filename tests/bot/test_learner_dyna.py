@@ -12,6 +12,7 @@ from bot.batch import sample_rewards_batch, train_batch
 from bot.learner_dyna import (
     DynaConfig,
     DynaLearner,
+    _planner,
     _posterior,
     expected_reward,
     plan,
@@ -234,6 +235,15 @@ def test_scalar_update_plans_like_the_array_code() -> None:
     q_td = np.zeros((5, 5))
     q_td[POP, POP] = 10.0  # the TD step on a fresh table: td = 10, visits = 1
     np.testing.assert_allclose(other.q, plan(q_td, r_other, 0.9, 3), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [2, 5, 13])  # 13: beyond the unrolled planners
+@pytest.mark.parametrize("sweeps", [1, 3])
+def test_scalar_planner_equals_plan(n: int, sweeps: int) -> None:
+    rng = np.random.default_rng(n)
+    q, r_hat = rng.normal(size=(n, n)), rng.normal(size=(n, n))
+    got = _planner(n)(q.tolist(), r_hat.ravel().tolist(), 0.9, sweeps)
+    np.testing.assert_allclose(np.reshape(got, (n, n)), plan(q, r_hat, 0.9, sweeps), atol=1e-12)
 
 
 def test_scalar_selection_draws_row_s_of_the_sampled_q() -> None:
