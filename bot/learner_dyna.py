@@ -22,7 +22,9 @@ Why it is fast, in three parts, all derived from the stored counts
 
 ``epsilon`` is kept as an observable: an exponential average of how often the
 suggestion was not the current greedy genre (1.0 for a new listener, → 0 as it settles).
-The same array code serves one listener (``(n, n)``) and a batch (``(U, n, n)``).
+The array code serves a batch (``(U, n, n)``, and is the reference); one listener takes
+a plain-Python path with the same model (tested equal): an update at (s, a) recomputes
+only column a's posterior, and a choice draws only row s of the sampled Q.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class DynaConfig:
 
     def __post_init__(self) -> None:
         """Reject settings that would put a Beta parameter at 0 (log Γ(0) is infinite)."""
+        if not (math.isfinite(self.reward_low) and math.isfinite(self.reward_high)):
+            raise ValueError(f"rewards must be finite, got {self.reward_low}, {self.reward_high}")
         if not self.reward_low < self.reward_high:
             raise ValueError(f"reward_low {self.reward_low} must be below {self.reward_high}")
         for name in ("prior_mean", "own_taste_prior", "explore_rate"):

@@ -175,7 +175,14 @@ def test_random_profiles_are_reproducible_and_have_a_clear_best() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"prior_mean": 1.0}, {"own_taste_prior": 0.0}, {"slab_strength": 0.0}, {"reward_low": 10.0}],
+    [
+        {"prior_mean": 1.0},
+        {"own_taste_prior": 0.0},
+        {"slab_strength": 0.0},
+        {"reward_low": 10.0},
+        {"reward_low": float("-inf")},
+        {"reward_high": float("nan")},
+    ],
 )
 def test_config_rejects_degenerate_priors(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
