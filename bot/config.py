@@ -99,6 +99,14 @@ class Settings:
                 f"QTUNE_MAX_EPISODES must be between 1 and {EPISODES_HARD_CAP:,}, "
                 f"got {max_episodes}"
             )
+        like = _float(env, "QTUNE_REWARD_LIKE", 10.0)
+        dislike = _float(env, "QTUNE_REWARD_DISLIKE", -5.0)
+        if not like > dislike:
+            # Otherwise 👍 would teach the bot to avoid a genre.
+            raise ConfigError(
+                f"QTUNE_REWARD_LIKE ({like:g}) must be greater than QTUNE_REWARD_DISLIKE "
+                f"({dislike:g})"
+            )
         return cls(
             token=token,
             db_path=Path(db).expanduser(),
@@ -106,8 +114,8 @@ class Settings:
             genres=genres,
             params=params,
             learner=learner,
-            like_reward=_float(env, "QTUNE_REWARD_LIKE", 10.0),
-            dislike_reward=_float(env, "QTUNE_REWARD_DISLIKE", -5.0),
+            like_reward=like,
+            dislike_reward=dislike,
             log_level=_log_level(env),
             cooldown=_float(env, "QTUNE_COOLDOWN", DEFAULT_COOLDOWN, lo=0.0, hi=3600.0),
             max_episodes=max_episodes,
@@ -280,7 +288,11 @@ async def open_service(settings: Settings, db_path: str | os.PathLike | None = N
         service = QTuneService(
             storage,
             genres=settings.genres,
-            learner=make_learner(settings.learner, settings.params),
+            learner=make_learner(
+                settings.learner,
+                settings.params,
+                rewards=(settings.dislike_reward, settings.like_reward),
+            ),
             like_reward=settings.like_reward,
             dislike_reward=settings.dislike_reward,
             max_episodes=settings.max_episodes,

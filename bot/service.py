@@ -97,9 +97,10 @@ class QTuneService:
     ) -> None:
         self.storage = storage
         self.genres = validate_genres(genres)
-        self.learner = learner if learner is not None else make_learner()
         self.like_reward = float(like_reward)
         self.dislike_reward = float(dislike_reward)
+        rewards = (self.dislike_reward, self.like_reward)
+        self.learner = learner if learner is not None else make_learner(rewards=rewards)
         self.max_episodes = int(max_episodes)
         self.rng = rng if rng is not None else np.random.default_rng()
         # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.agent import DEFAULT_GENRES, AgentParams
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, open_service
 from bot.learners import DEFAULT_LEARNER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +196,22 @@ def test_env_example_documents_every_variable_and_matches_defaults():
 
     values = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
     assert Settings.from_env(values) == Settings()
+
+
+@pytest.mark.parametrize(("like", "dislike"), [("-5", "10"), ("1", "1")])
+def test_like_must_reward_more_than_dislike(like: str, dislike: str) -> None:
+    env = {"QTUNE_REWARD_LIKE": like, "QTUNE_REWARD_DISLIKE": dislike}
+    with pytest.raises(ConfigError, match="QTUNE_REWARD_LIKE"):
+        Settings.from_env(env)
+
+
+async def test_open_service_gives_the_learner_the_configured_reward_range(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"QTUNE_LEARNER": "dyna", "QTUNE_REWARD_LIKE": "3", "QTUNE_REWARD_DISLIKE": "-1"}
+    )
+    service, storage = await open_service(settings, tmp_path / "r.db")
+    try:
+        cfg = service.learner.config
+        assert (cfg.reward_low, cfg.reward_high) == (-1.0, 3.0)
+    finally:
+        await storage.close()
