@@ -18,50 +18,10 @@ import pytest
 from bot.agent import DEFAULT_GENRES
 from bot.config import Settings
 from bot.errors import InvalidRequest, UnknownGenre
+from bot.service import FeedbackResult, SimulationReport, Suggestion, TableView
 from cogs.common import Cooldowns
 
 ALIASES = {"hip hop": "HipHop", "hip-hop": "HipHop", "hiphop": "HipHop"}
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    user_id: int
-    state: str
-    action: str
-    epsilon: float
-
-
-@dataclass(frozen=True)
-class FeedbackResult:
-    applied: bool
-    reason: str
-    state: str | None = None
-    action: str | None = None
-    reward: float | None = None
-    td_error: float | None = None
-    epsilon: float | None = None
-
-
-@dataclass(frozen=True)
-class TableView:
-    user_id: int
-    genres: tuple[str, ...]
-    q: np.ndarray
-    epsilon: float
-    rewards: int
-    current_genre: str | None
-    policy: dict[str, str]
-
-
-@dataclass(frozen=True)
-class SimulationReport:
-    user: str
-    episodes: int
-    mean_reward: float
-    mean_reward_last_100: float
-    rewards: np.ndarray
-    policy: dict[str, str]
-    table: TableView
 
 
 @dataclass
