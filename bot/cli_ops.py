@@ -89,7 +89,7 @@ def cmd_qtable(args: argparse.Namespace) -> int:
 
 
 async def _read_table(settings: Settings, db: Path, user_id: int):
-    service, storage = await open_service(settings, db)
+    service, storage = await open_service(settings, db, cpu=False)
     try:
         return await service.table(user_id)
     finally:

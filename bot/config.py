@@ -275,12 +275,15 @@ def _safe_url(raw: str) -> str:
     return raw if len(raw) <= 80 else raw[:77] + "..."
 
 
-async def open_service(settings: Settings, db_path: str | os.PathLike | None = None):
+async def open_service(
+    settings: Settings, db_path: str | os.PathLike | None = None, *, cpu: bool = True
+):
     """Open the storage and build the service from the settings: ``(service, storage)``.
 
     The caller owns the storage and must ``await storage.close()``.
     """
     from bot.service import QTuneService
+    from bot.workers import CpuPool
     from storage.sqlite import SQLiteStorage
 
     storage = await SQLiteStorage.open(Path(db_path or settings.db_path), genres=settings.genres)
@@ -296,6 +299,7 @@ async def open_service(settings: Settings, db_path: str | os.PathLike | None = N
             like_reward=settings.like_reward,
             dislike_reward=settings.dislike_reward,
             max_episodes=settings.max_episodes,
+            cpu=CpuPool() if cpu else None,
         )
     except BaseException:
         await storage.close()

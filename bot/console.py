@@ -143,7 +143,7 @@ def run_console(
     out = stdout or sys.stdout
     where = str(db_path or settings.db_path)
     with asyncio.Runner() as runner:
-        service, storage = runner.run(open_service(settings, db_path))
+        service, storage = runner.run(open_service(settings, db_path, cpu=False))
         try:
             console = Console(service, user_id, out)
             runner.run(console.greet(where))

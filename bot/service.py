@@ -11,9 +11,9 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,8 +22,10 @@ from bot.errors import Cancelled, InvalidRequest, UnknownGenre
 from bot.learners import Learner, make_learner
 from bot.simulator import ProfileError, resolve_user
 from bot.training import TrainingLog, run_chain
+from bot.workers import BrokenProcessPool, CpuPool
 from storage.base import Recommendation, SkipReward, Storage, UserRecord
 
+T = TypeVar("T")
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
@@ -94,6 +96,7 @@ class QTuneService:
         dislike_reward: float = -5.0,
         max_episodes: int = 100_000,
         rng: np.random.Generator | None = None,
+        cpu: CpuPool | None = None,
     ) -> None:
         self.storage = storage
         self.genres = validate_genres(genres)
@@ -107,6 +110,9 @@ class QTuneService:
         self._by_key = {_key(g): g for g in self.genres}
         # Set at shutdown; running simulations notice it at their next progress call.
         self._stopping = threading.Event()
+        # The bot passes a process pool so CPU work never takes the event loop's GIL;
+        # without one (tests, console, CLI) it runs in a thread.
+        self.cpu = cpu
 
     def cancel_simulations(self) -> None:
         """Ask running and future simulations to stop, so shutdown never waits on them.
@@ -114,6 +120,23 @@ class QTuneService:
         A cancelled simulation raises :class:`Cancelled` and leaves the table unchanged.
         """
         self._stopping.set()
+        if self.cpu is not None:
+            self.cpu.terminate()
+
+    async def run_cpu(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run CPU-bound ``fn`` off the event loop: in the worker process when there is one."""
+        self._check_stopping(0)
+        if self.cpu is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        try:
+            return await self.cpu.run(fn, *args, **kwargs)
+        except (BrokenProcessPool, RuntimeError, asyncio.CancelledError):
+            # The pool was terminated at shutdown: say so, unless this task itself is
+            # being cancelled (then the cancellation must propagate).
+            task = asyncio.current_task()
+            if self._stopping.is_set() and not (task and task.cancelling()):
+                self._check_stopping(0)
+            raise
 
     def _check_stopping(self, _done: int) -> None:
         if self._stopping.is_set():
@@ -211,17 +234,11 @@ class QTuneService:
 
         async def work(rec: UserRecord | None) -> tuple[LearnerState, TrainingLog]:
             state = (rec or self._fresh(user_id)).learner.copy()
-            self._check_stopping(0)
-            log = await asyncio.to_thread(
-                run_chain,
-                self.learner,
-                sim,
-                episodes,
-                rng,
-                self.genres,
-                state,
-                progress=self._check_stopping,
-            )
+            args = (self.learner, sim, episodes, rng, self.genres, state)
+            if self.cpu is None:  # in a thread: stop cooperatively at shutdown
+                log = await self.run_cpu(run_chain, *args, progress=self._check_stopping)
+            else:  # in the worker: shutdown kills it
+                log = await self.run_cpu(run_chain, *args)
             return log.state, log
 
         log = await self.storage.hold_and_update(user_id, work)

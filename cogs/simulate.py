@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import discord
@@ -12,17 +11,12 @@ from discord.ext import commands
 from bot.errors import InvalidRequest
 from bot.simulator import BUILTIN_PROFILES
 from bot.textview import format_policy
+from bot.workers import render_curve_png
 from cogs.common import enforce_cooldown, service_of
 
 HARD_CAP = 100_000
 SIMULATED_USERS = ("generic", *BUILTIN_PROFILES)
 """Only these: a path to a profile file would let Discord users read the server's files."""
-
-
-def render_curve_png(rewards, title: str) -> bytes:
-    from bot.charts import learning_curve_png  # matplotlib is imported lazily, off the loop
-
-    return learning_curve_png(rewards, title=title)
 
 
 def check_request(user: str, episodes: int, cap: int) -> str:
@@ -74,7 +68,7 @@ class Simulate(commands.Cog):
         async with self.bot.activity():
             report = await service.simulate(interaction.user.id, name, int(episodes))
         title = f"{report.user}: {report.episodes:,} steps"
-        png = await asyncio.to_thread(render_curve_png, report.rewards, title)
+        png = await service.run_cpu(render_curve_png, report.rewards, title)
         await interaction.followup.send(
             report_message(report), file=discord.File(io.BytesIO(png), "learning_curve.png")
         )

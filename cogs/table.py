@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import discord
@@ -10,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.textview import format_q_table, table_summary
+from bot.workers import render_qtable_png
 from cogs.common import service_of
 
 MAX_TEXT = 1800  # Discord allows 2000 characters per message
@@ -19,12 +19,6 @@ def table_message(name: str, view) -> str:
     text = format_q_table(view.genres, view.q, view.policy)
     body = f"```\n{text}\n```" if len(text) <= MAX_TEXT else "(table too wide for text; see image)"
     return f"**Q-table for {name}** · {table_summary(view)}\n{body}\n-# * = best next genre"
-
-
-def render_qtable_png(view, title: str) -> bytes:
-    from bot.charts import qtable_png  # matplotlib is imported lazily, off the event loop
-
-    return qtable_png(view.genres, view.q, title=title)
 
 
 class Table(commands.Cog):
@@ -54,7 +48,7 @@ class Table(commands.Cog):
         async with self.bot.activity():
             view = await service.table(target.id)
         name = target.display_name
-        png = await asyncio.to_thread(render_qtable_png, view, f"Q-table for {name}")
+        png = await service.run_cpu(render_qtable_png, view.genres, view.q, f"Q-table for {name}")
         await interaction.followup.send(
             table_message(name, view),
             file=discord.File(io.BytesIO(png), "qtable.png"),

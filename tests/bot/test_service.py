@@ -13,6 +13,7 @@ from bot.agent import DEFAULT_GENRES
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
 from bot.learners import SeedLearner, make_learner
 from bot.service import QTuneService
+from bot.workers import CpuPool
 from storage.sqlite import SQLiteStorage
 
 ALICE, BOB = 1001, 1002
@@ -233,3 +234,29 @@ async def test_shutdown_cancels_a_running_simulation_and_keeps_the_table(
     assert learner.steps < 100_000
     view = await svc.table(ALICE)
     assert not view.q.any()
+
+
+async def test_simulate_in_the_worker_process_matches_the_thread(tmp_path: Path) -> None:
+    tables = []
+    for cpu in (None, CpuPool()):
+        st = await SQLiteStorage.open(tmp_path / f"w{cpu is None}.db")
+        svc = QTuneService(st, learner=make_learner("dyna"), cpu=cpu)
+        try:
+            tables.append((await svc.simulate(ALICE, "jazz_enthusiast", 300, seed=4)).table.q)
+        finally:
+            svc.cancel_simulations()
+            await st.close()
+    np.testing.assert_array_equal(tables[0], tables[1])
+
+
+async def test_shutdown_kills_a_simulation_in_the_worker_and_keeps_the_table(
+    storage: SQLiteStorage,
+) -> None:
+    svc = QTuneService(storage, learner=make_learner("dyna"), cpu=CpuPool())
+    await svc.run_cpu(sum, [1, 2])  # the worker is up
+    task = asyncio.create_task(svc.simulate(ALICE, "pop_lover", 100_000))
+    await asyncio.sleep(0.3)  # 100,000 dyna steps take seconds; this one is still running
+    svc.cancel_simulations()
+    with pytest.raises(Cancelled):
+        await asyncio.wait_for(task, 20)
+    assert not (await svc.table(ALICE)).q.any()

@@ -47,6 +47,10 @@ class FakeService:
     def cancel_simulations(self) -> None:
         self.events.append(("cancel_simulations",))
 
+    async def run_cpu(self, fn, /, *args, **kwargs):
+        self.events.append(("run_cpu", getattr(fn, "__name__", "?")))
+        return fn(*args, **kwargs)
+
     async def recommend(self, user_id: int, genre: str) -> Suggestion:
         self.events.append(("recommend", user_id, genre))
         return Suggestion(user_id, genre, self.next_action, 0.75)

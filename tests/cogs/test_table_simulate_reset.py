@@ -25,8 +25,8 @@ def fake_charts(monkeypatch):
     """The charts are tested by their owner; here only their use is checked."""
     calls = []
 
-    def qtable(view, title):
-        calls.append(("qtable", view.user_id, title))
+    def qtable(genres, q, title):
+        calls.append(("qtable", len(genres), title))
         return PNG
 
     def curve(rewards, title):
@@ -48,17 +48,17 @@ def attachment(kwargs) -> discord.File:
 async def test_qtable_own_table_is_ephemeral_with_png_and_text(fake_bot, service, fake_charts):
     inter = FakeInteraction(fake_bot, user_id=42, command="qtable")
     await Table.qtable.callback(Table(fake_bot), inter, None, False)
-    assert kinds(service.events) == ["defer", "table", "followup"]
+    assert kinds(service.events) == ["defer", "table", "run_cpu", "followup"]  # PNG off the loop
     assert service.events[0][1]["ephemeral"] is True
     assert service.events[1] == ("table", 42)
-    _, content, kwargs = service.events[2]
+    _, content, kwargs = service.events[3]
     file = attachment(kwargs)
     assert file.filename == "qtable.png"
     assert file.fp.read() == PNG
     assert "```" in content
     assert "ε = 0.500" in content
     assert "3 rewards" in content
-    assert fake_charts == [("qtable", 42, "Q-table for user42")]
+    assert fake_charts == [("qtable", 5, "Q-table for user42")]
 
 
 async def test_qtable_public_option(fake_bot, service):
@@ -130,7 +130,7 @@ def test_table_dict_has_the_cli_keys():
 async def test_simulate_defers_then_answers_with_report_and_curve(fake_bot, service, fake_charts):
     inter = FakeInteraction(fake_bot, user_id=42, command="simulate")
     await Simulate.simulate.callback(Simulate(fake_bot), inter, "Pop_Lover", 500)
-    assert kinds(service.events) == ["defer", "simulate", "table", "followup"]
+    assert kinds(service.events) == ["defer", "simulate", "table", "run_cpu", "followup"]
     assert service.events[1] == ("simulate", 42, "pop_lover", 500)
     _, content, kwargs = service.events[-1]
     assert attachment(kwargs).filename == "learning_curve.png"

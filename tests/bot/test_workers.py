@@ -1,0 +1,62 @@
+"""The worker process pool: real processes, real PNGs, and a kill that never waits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import numpy as np
+import pytest
+
+from bot.workers import BrokenProcessPool, CpuPool, render_curve_png, render_qtable_png
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _sleep_then_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _crash() -> None:
+    os._exit(3)
+
+
+@pytest.fixture
+def pool():
+    p = CpuPool()
+    yield p
+    p.terminate()
+
+
+async def test_work_runs_in_another_process(pool: CpuPool) -> None:
+    assert await pool.run(_sleep_then_pid, 0) != os.getpid()
+
+
+async def test_renders_real_pngs_in_the_worker(pool: CpuPool) -> None:
+    genres = ("Pop", "Rock", "Jazz")
+    table_png, curve_png = await asyncio.gather(
+        pool.run(render_qtable_png, genres, np.eye(3), "Q-table for someone"),
+        pool.run(render_curve_png, np.tile([10.0, -5.0, 1.0], 100), "pop_lover"),
+    )
+    for png in (table_png, curve_png):
+        assert png.startswith(PNG_MAGIC)
+        assert len(png) > 1000
+
+
+async def test_terminate_stops_running_work_and_refuses_more(pool: CpuPool) -> None:
+    await pool.run(_sleep_then_pid, 0)  # the worker is up
+    job = asyncio.ensure_future(pool.run(_sleep_then_pid, 60))
+    await asyncio.sleep(0.2)
+    pool.terminate()
+    with pytest.raises((BrokenProcessPool, asyncio.CancelledError)):
+        await asyncio.wait_for(job, 20)  # far less than the job's 60 s
+    with pytest.raises(RuntimeError):
+        await pool.run(_sleep_then_pid, 0)
+
+
+async def test_a_crashed_worker_is_replaced(pool: CpuPool) -> None:
+    with pytest.raises(BrokenProcessPool):
+        await pool.run(_crash)
+    assert await pool.run(_sleep_then_pid, 0) != os.getpid()
