@@ -77,7 +77,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.fake_discord import OP_DISPATCH, FakeDiscord, GatewaySession  # noqa: E402
+from tests.e2e.fake_discord import FakeDiscord  # noqa: E402
 
 THUMBS_UP = "\N{THUMBS UP SIGN}"
 THUMBS_DOWN = "\N{THUMBS DOWN SIGN}"
@@ -130,24 +130,8 @@ class LoadFake(FakeDiscord):
             event = table[key] = asyncio.Event()
         return event
 
-    async def _send(self, session: GatewaySession, payload: dict[str, Any]) -> bool:
-        # The base class's _send, with a timestamp taken right before the frame is written.
-        async with session.lock:
-            if session.ws.closed:
-                return False
-            if payload.get("op") == OP_DISPATCH:
-                session.sequence += 1
-                payload["s"] = session.sequence
-                session.events_sent += 1
-            frame = json.dumps(payload)
-            self._stamp(payload)
-            try:
-                await session.ws.send_str(frame)
-            except (ConnectionResetError, RuntimeError):
-                return False
-            return True
-
-    def _stamp(self, payload: dict[str, Any]) -> None:
+    def _before_frame(self, payload: dict[str, Any]) -> None:
+        # Timestamps taken right before the frame is written.
         event, data = payload.get("t"), payload.get("d") or {}
         if event == "INTERACTION_CREATE":
             self.written[int(data["id"])] = time.monotonic()
