@@ -484,7 +484,14 @@ class DynaLearner:
 
     # --- one listener -------------------------------------------------------------
     def initial_state(self, n_genres: int) -> LearnerState:
-        return LearnerState.fresh(n_genres, self.params.epsilon)
+        """A new listener's table is the prior model's fixed point, not zeros.
+
+        Otherwise the first reaction, even a 👎, would lift every value from 0 to the
+        prior's level (about +70 with the defaults) and ``/qtable`` would show a jump.
+        """
+        state = LearnerState.fresh(n_genres, self.params.epsilon)
+        state.q[...] = self._prior_q(n_genres)
+        return state
 
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
         if self.config.sample_sweeps != 1:
@@ -540,7 +547,15 @@ class DynaLearner:
 
     # --- many listeners -----------------------------------------------------------
     def init_batch(self, n_users: int, n_genres: int) -> BatchState:
-        return BatchState.fresh(n_users, n_genres, self.params.epsilon)
+        bs = BatchState.fresh(n_users, n_genres, self.params.epsilon)
+        bs.q[...] = self._prior_q(n_genres)
+        return bs
+
+    def _prior_q(self, n_genres: int) -> np.ndarray:
+        """Q of the model with no data: every genre at the prior's mean reward."""
+        zeros = np.zeros((n_genres, n_genres))
+        r_hat = expected_reward(zeros, zeros, self.config)
+        return solve(zeros, r_hat, self.params.gamma)
 
     def select_batch(self, bs: BatchState, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         q = self._sampled_q(bs.q, bs.visits, bs.reward_sum, rng)

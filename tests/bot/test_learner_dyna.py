@@ -397,7 +397,7 @@ def test_on_real_listening_histories_a_dislike_raises_no_q_value(profile: str) -
             r = float(rng.choice(REWARDS, p=probs[s, a]))
             before = state.q.copy()
             learner.update(state, s, a, r, a)
-            if r == DISLIKE and step > 0:
+            if r == DISLIKE:  # the very first reaction included
                 dislikes += 1
                 assert (state.q <= before + 1e-6).all(), (profile, seed, step)
             s = a
@@ -436,3 +436,17 @@ def test_rewards_set_the_model_range() -> None:
     r_new = expected_reward(state.visits, state.reward_sum, learner.config)
     r_ref = expected_reward(ref.visits, ref.reward_sum, default.config)
     np.testing.assert_allclose((r_new + 1.0) / 3.0, (r_ref + 5.0) / 15.0, atol=1e-12)
+
+
+def test_a_new_listener_starts_at_the_prior_models_fixed_point() -> None:
+    """So the first reaction moves values a little, instead of lifting them all from 0."""
+    learner = DynaLearner()
+    state = learner.initial_state(5)
+    zeros = np.zeros((5, 5))
+    prior_q = optimal_q(expected_reward(zeros, zeros, learner.config), 0.9)
+    np.testing.assert_allclose(state.q, prior_q, atol=1e-9)
+    np.testing.assert_array_equal(learner.init_batch(3, 5).q[2], state.q)
+    before = state.q.copy()
+    learner.update(state, ROCK, POP, DISLIKE, POP)
+    assert (state.q <= before + 1e-9).all()
+    assert state.q[ROCK, POP] < before[ROCK, POP]
