@@ -630,20 +630,27 @@ class Phase:
                 return
             await self.one_nowplaying(uid, rng)
 
-    async def one_nowplaying(self, uid: int, rng: random.Random) -> None:
-        fake = self.fake
-        genre = rng.choice(GENRES_TYPED)
+    async def command(self, name: str, options: dict[str, Any], uid: int) -> Any | None:
+        """Send a slash command and wait for its callback; None (counted) if that fails."""
         try:
-            inter = await fake.send_command("nowplaying", {"genre": genre}, user_id=uid)
+            inter = await self.fake.send_command(name, options, user_id=uid)
         except AssertionError:
             self.fatal = "no bot connected to the gateway"
-            return
+            return None
         try:
             await asyncio.wait_for(inter.responded.wait(), CALLBACK_TIMEOUT)
         except TimeoutError:
             self.r.timeouts += 1
-            return
+            return None
         assert inter.callback is not None
+        return inter
+
+    async def one_nowplaying(self, uid: int, rng: random.Random) -> None:
+        fake = self.fake
+        genre = rng.choice(GENRES_TYPED)
+        inter = await self.command("nowplaying", {"genre": genre}, uid)
+        if inter is None:
+            return
         sent = fake.written.get(inter.id, fake.mono(inter.sent_at))
         answered = fake.mono(inter.callback.time)
         data = inter.callback_data
@@ -678,18 +685,10 @@ class Phase:
                 return
             options = {"user": SIM_PROFILE, "episodes": self.r.sim_episodes}
             started = time.monotonic()
-            try:
-                inter = await fake.send_command("simulate", options, user_id=uid)
-            except AssertionError:
-                self.fatal = "no bot connected to the gateway"
-                return
             self.sim_inflight += 1
-            try:
-                await asyncio.wait_for(inter.responded.wait(), CALLBACK_TIMEOUT)
-            except TimeoutError:
-                self.r.timeouts += 1
+            inter = await self.command("simulate", options, uid)
+            if inter is None:
                 return
-            assert inter.callback is not None
             sent = fake.written.get(inter.id, started)
             self.r.sim_defer_ms.append((fake.mono(inter.callback.time) - sent) * 1000)
             try:
