@@ -35,6 +35,7 @@ only column a's posterior, and a choice draws only row s of the sampled Q.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -453,6 +454,15 @@ def scalar_posterior(
     return post, np.array(m.r_hat).reshape(len(m.cols), -1)
 
 
+@functools.lru_cache(maxsize=32)
+def _prior_q(n_genres: int, cfg: DynaConfig, gamma: float) -> np.ndarray:
+    """Q of the model with no data (every genre at the prior's mean), computed once."""
+    zeros = np.zeros((n_genres, n_genres))
+    q = solve(zeros, expected_reward(zeros, zeros, cfg), gamma)
+    q.flags.writeable = False  # shared: callers copy it into their own table
+    return q
+
+
 class DynaLearner:
     """Dyna-Q on a pooled Bayesian reward model, choosing by Thompson sampling."""
 
@@ -552,10 +562,7 @@ class DynaLearner:
         return bs
 
     def _prior_q(self, n_genres: int) -> np.ndarray:
-        """Q of the model with no data: every genre at the prior's mean reward."""
-        zeros = np.zeros((n_genres, n_genres))
-        r_hat = expected_reward(zeros, zeros, self.config)
-        return solve(zeros, r_hat, self.params.gamma)
+        return _prior_q(n_genres, self.config, self.params.gamma)
 
     def select_batch(self, bs: BatchState, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         q = self._sampled_q(bs.q, bs.visits, bs.reward_sum, rng)
