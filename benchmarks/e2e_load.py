@@ -75,7 +75,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from tests.e2e.fake_discord import FakeDiscord  # noqa: E402
 

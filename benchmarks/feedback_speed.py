@@ -17,17 +17,14 @@ import argparse
 import asyncio
 import os
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.agent import DEFAULT_GENRES
-from bot.learners import make_learner
+from bot.engine.learners import make_learner
+from bot.engine.qlearning import DEFAULT_GENRES
 from bot.service import QTuneService
 from storage.base import Recommendation, UserRecord
 from storage.schema import GENRE_SEP, decode_state, encode_state

@@ -15,17 +15,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.agent import DEFAULT_GENRES
-from bot.batch import train_batch
-from bot.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
-from bot.profiles_random import DEFAULT_MIN_GAP, policy_gap, random_profiles
-from bot.simulator import BUILTIN_PROFILES, SimulatedUser, optimal_q, resolve_user
+from bot.engine.batch_training import train_batch
+from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
+from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, optimal_q, resolve_user
+from bot.engine.qlearning import DEFAULT_GENRES
+from bot.engine.random_listeners import DEFAULT_MIN_GAP, policy_gap, random_profiles
 
 GAMMA = 0.9
 REGRET_AT = (50, 200, 1000)

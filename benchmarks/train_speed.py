@@ -10,7 +10,7 @@ All runs train pop_lover with the seed's parameters, in one process:
   greedy pick, Python lists for the logs. (Its reward draw is a threshold test on
   ``np.random.rand()``, the cheapest seed-style draw, so the baseline is not made
   slow on purpose.)
-* **run_chain**: the project's single-chain trainer (``bot.training.run_chain``,
+* **run_chain**: the project's single-chain trainer (``bot.engine.training.run_chain``,
   which takes its plain-Python fast path for the seed learner).
 * **train_batch**: the batched trainer, ``--users`` independent chains at once, in
   user-steps per second.
@@ -28,17 +28,14 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.agent import AgentParams
-from bot.batch import train_batch
-from bot.learners import SeedLearner
-from bot.simulator import BUILTIN_PROFILES, resolve_user
-from bot.training import run_chain
+from bot.engine.batch_training import train_batch
+from bot.engine.learners import SeedLearner
+from bot.engine.listeners import BUILTIN_PROFILES, resolve_user
+from bot.engine.qlearning import AgentParams
+from bot.engine.training import run_chain
 
 USER = "pop_lover"
 GENRES = ["Pop", "Rock", "Jazz", "Classical", "HipHop"]

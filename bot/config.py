@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.agent import DEFAULT_GENRES, AgentParams, validate_genres
+from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, make_learner
+from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, validate_genres
 from bot.errors import QTuneError
-from bot.learners import DEFAULT_LEARNER, LEARNERS, make_learner
 
 DEFAULT_DB = "data/qtune.sqlite3"
 DEFAULT_API_BASE = "https://discord.com/api/v10"

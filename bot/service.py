@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from bot.agent import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
+from bot.engine.learners import Learner, make_learner
+from bot.engine.listeners import ProfileError, resolve_user
+from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
+from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
-from bot.learners import Learner, make_learner
-from bot.simulator import ProfileError, resolve_user
-from bot.training import TrainingLog, run_chain
 from bot.workers import BrokenProcessPool, CpuPool
 from storage.base import Recommendation, SkipReward, Storage, UserRecord
 

@@ -78,13 +78,13 @@ class CpuPool:
 
 def render_qtable_png(genres: tuple[str, ...], q: Any, title: str) -> bytes:
     """The /qtable heatmap; matplotlib is imported here, in the worker, not in the bot."""
-    from bot.charts import qtable_png
+    from bot.render.charts import qtable_png
 
     return qtable_png(genres, q, title=title)
 
 
 def render_curve_png(rewards: Any, title: str) -> bytes:
     """The /simulate learning curve, rendered in the worker."""
-    from bot.charts import learning_curve_png
+    from bot.render.charts import learning_curve_png
 
     return learning_curve_png(rewards, title=title)

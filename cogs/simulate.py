@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.engine.listeners import BUILTIN_PROFILES
 from bot.errors import InvalidRequest
-from bot.simulator import BUILTIN_PROFILES
-from bot.textview import format_policy
+from bot.render.text import format_policy
 from bot.workers import render_curve_png
 from cogs.common import enforce_cooldown, service_of
 

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.textview import format_q_table, table_summary
+from bot.render.text import format_q_table, table_summary
 from bot.workers import render_qtable_png
 from cogs.common import service_of
 

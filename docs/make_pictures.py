@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from bot.simulator import REWARDS, resolve_user  # noqa: E402
+from bot.engine.listeners import REWARDS, resolve_user  # noqa: E402
 from tests.e2e.conftest import THUMBS_DOWN, THUMBS_UP, running_bot  # noqa: E402
 from tests.e2e.fake_discord import FakeDiscord  # noqa: E402
 

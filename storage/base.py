@@ -20,7 +20,7 @@ from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
-from bot.agent import LearnerState
+from bot.engine.qlearning import LearnerState
 from bot.errors import QTuneError
 
 T = TypeVar("T")

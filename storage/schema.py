@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from bot.agent import LearnerState
+from bot.engine.qlearning import LearnerState
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.agent import DEFAULT_GENRES, LearnerState
+from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
     Recommendation,
     RewardOutcome,

@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from bot.agent import (
+from bot.engine.learners import LEARNERS, SeedLearner, make_learner
+from bot.engine.qlearning import (
     DEFAULT_GENRES,
     AgentParams,
     BatchState,
@@ -21,7 +22,6 @@ from bot.agent import (
     td_update_batch,
     validate_genres,
 )
-from bot.learners import LEARNERS, SeedLearner, make_learner
 
 POP, ROCK = 0, 1
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.agent import AgentParams, td_update
-from bot.batch import greedy_columns, train_batch
-from bot.learners import LEARNERS, SeedLearner, make_learner
-from bot.simulator import GENERIC, REWARDS, SimulatedUser, preference_probs, resolve_user
+from bot.engine.batch_training import greedy_columns, train_batch
+from bot.engine.learners import LEARNERS, SeedLearner, make_learner
+from bot.engine.listeners import GENERIC, REWARDS, SimulatedUser, preference_probs, resolve_user
+from bot.engine.qlearning import AgentParams, td_update
 
 POP_PROBS = resolve_user("pop_lover").reward_probs()
 

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from bot.agent import DEFAULT_GENRES
-from bot.charts import (
+from bot.engine.learners import SeedLearner
+from bot.engine.listeners import resolve_user
+from bot.engine.qlearning import DEFAULT_GENRES
+from bot.engine.training import run_chain
+from bot.render.charts import (
     best_cells,
     learning_curve_png,
     qtable_png,
     rolling_mean,
     training_figure_png,
 )
-from bot.learners import SeedLearner
-from bot.simulator import resolve_user
-from bot.training import run_chain
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

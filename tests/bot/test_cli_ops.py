@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import cli_ops
+from bot.cli import ops as cli_ops
 from bot.config import Settings, open_service
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.cli import main
-from bot.cli_sim import ProgressBar, run_metrics
-from bot.learners import DEFAULT_LEARNER
-from bot.simulator import BUILTIN_PROFILES, optimal_q, resolve_user
+from bot.cli.experiments import ProgressBar, run_metrics
+from bot.cli.main import main
+from bot.engine.learners import DEFAULT_LEARNER
+from bot.engine.listeners import BUILTIN_PROFILES, optimal_q, resolve_user
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_KEYS = {

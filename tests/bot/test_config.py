@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.agent import DEFAULT_GENRES, AgentParams
 from bot.config import ConfigError, Settings, open_service
-from bot.learners import DEFAULT_LEARNER
+from bot.engine.learners import DEFAULT_LEARNER
+from bot.engine.qlearning import DEFAULT_GENRES, AgentParams
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "MTIzNDU2Nzg5.secret-token-value.XYZ"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.agent import DEFAULT_GENRES, AgentParams, LearnerState
-from bot.batch import sample_rewards_batch, train_batch
-from bot.learner_dyna import (
+from bot.engine.batch_training import sample_rewards_batch, train_batch
+from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, SeedLearner, make_learner
+from bot.engine.learners.dyna import (
     DynaConfig,
     DynaLearner,
     _posterior,
@@ -19,9 +19,7 @@ from bot.learner_dyna import (
     scalar_posterior,
     solve,
 )
-from bot.learners import DEFAULT_LEARNER, LEARNERS, SeedLearner, make_learner
-from bot.profiles_random import optimal_policy, policy_gap, random_profiles
-from bot.simulator import (
+from bot.engine.listeners import (
     BUILTIN_PROFILES,
     REWARDS,
     load_profile_file,
@@ -29,7 +27,9 @@ from bot.simulator import (
     resolve_user,
     sample_reward,
 )
-from bot.training import run_chain
+from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, LearnerState
+from bot.engine.random_listeners import optimal_policy, policy_gap, random_profiles
+from bot.engine.training import run_chain
 
 G = DEFAULT_GENRES
 POP, ROCK, JAZZ, CLASSICAL = 0, 1, 2, 3

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.agent import DEFAULT_GENRES
+from bot.engine.learners import SeedLearner, make_learner
+from bot.engine.qlearning import DEFAULT_GENRES
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
-from bot.learners import SeedLearner, make_learner
 from bot.service import QTuneService
 from bot.workers import CpuPool
 from storage.sqlite import SQLiteStorage

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.agent import DEFAULT_GENRES
-from bot.batch import sample_rewards_batch
-from bot.simulator import (
+from bot.engine.batch_training import sample_rewards_batch
+from bot.engine.listeners import (
     BUILTIN_PROFILES,
     GENERIC,
     REWARDS,
@@ -22,6 +21,7 @@ from bot.simulator import (
     resolve_user,
     sample_reward,
 )
+from bot.engine.qlearning import DEFAULT_GENRES
 
 N = 100_000
 TOL = 0.01  # ≥ 6 standard errors of a frequency at 100k draws

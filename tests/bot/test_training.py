@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.agent import AgentParams, LearnerState, td_update
-from bot.learners import SeedLearner
-from bot.simulator import GENERIC, REWARDS, SimulatedUser, resolve_user
-from bot.training import BLOCK, has_fast_path, run_chain
+from bot.engine.learners import SeedLearner
+from bot.engine.listeners import GENERIC, REWARDS, SimulatedUser, resolve_user
+from bot.engine.qlearning import AgentParams, LearnerState, td_update
+from bot.engine.training import BLOCK, has_fast_path, run_chain
 
 POP_LOVER = resolve_user("pop_lover")
 PATHS = pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])

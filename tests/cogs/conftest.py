@@ -15,8 +15,8 @@ import discord
 import numpy as np
 import pytest
 
-from bot.agent import DEFAULT_GENRES
 from bot.config import Settings
+from bot.engine.qlearning import DEFAULT_GENRES
 from bot.errors import InvalidRequest, UnknownGenre
 from bot.service import FeedbackResult, SimulationReport, Suggestion, TableView
 from cogs.common import Cooldowns

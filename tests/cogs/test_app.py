@@ -13,7 +13,7 @@ import discord
 import pytest
 import yarl
 
-import bot.app as app
+import bot.app.bot as app
 from bot.config import Settings, open_service
 from cogs.common import THUMBS_DOWN, THUMBS_UP
 from tests.cogs.conftest import FakeService, FeedbackResult

@@ -11,7 +11,7 @@ import cogs.simulate as simulate_mod
 import cogs.table as table_mod
 from bot.config import Settings
 from bot.errors import InvalidRequest
-from bot.textview import format_q_table, table_dict
+from bot.render.text import format_q_table, table_dict
 from cogs.reset import ConfirmReset, Reset
 from cogs.simulate import SIMULATED_USERS, Simulate, check_request
 from cogs.table import Table, table_message

@@ -95,7 +95,7 @@ async def eventually(
 
 # --------------------------------------------------------------------------- in-process bot
 class InProcessBot:
-    """The bot built by ``bot.app.build_bot`` running in the test's event loop."""
+    """The bot built by ``bot.app.bot.build_bot`` running in the test's event loop."""
 
     def __init__(self, bot: Any, task: asyncio.Task, fake: FakeDiscord) -> None:
         self.bot = bot
@@ -146,7 +146,7 @@ async def running_bot(fake: FakeDiscord, env: dict[str, str]) -> AsyncIterator[I
     discord.py's endpoints are process-global class attributes that the bot sets from its
     settings; they are restored afterwards.
     """
-    from bot.app import build_bot
+    from bot.app.bot import build_bot
     from bot.config import Settings
 
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)

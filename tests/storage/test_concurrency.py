@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.learners import make_learner
+from bot.engine.learners import make_learner
 from bot.service import QTuneService, Suggestion
 from storage.base import Recommendation, UserRecord
 from storage.sqlite import SQLiteStorage

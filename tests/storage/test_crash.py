@@ -20,7 +20,7 @@ WORKER = textwrap.dedent(
     """
     import asyncio, sys
     import numpy as np
-    from bot.learners import make_learner
+    from bot.engine.learners import make_learner
     from bot.service import QTuneService
     from storage.sqlite import SQLiteStorage
 

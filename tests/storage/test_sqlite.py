@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.agent import LearnerState
+from bot.engine.qlearning import LearnerState
 from storage.base import Recommendation, StorageError, UserRecord
 from storage.schema import SCHEMA_VERSION, decode_state, encode_state
 from storage.sqlite import SQLiteStorage, default_db_path

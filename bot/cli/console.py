@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from bot.config import Settings, open_service
 from bot.errors import QTuneError
-from bot.textview import format_q_table, table_summary
+from bot.render.text import format_q_table, table_summary
 
 CONSOLE_USER_ID = 1
 YES = {"y", "yes", "like", "+", "👍"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.agent import DEFAULT_GENRES
+from bot.engine.qlearning import DEFAULT_GENRES
 
 REWARDS = np.array([-5.0, 1.0, 10.0])
 """Skip, brief listen, enjoy: the seed's three reactions."""

@@ -1,6 +1,6 @@
 """The command-line front door. Subcommands live in small modules that register themselves.
 
-``bot.cli_sim`` adds ``simulate`` and ``compare``; ``bot.cli_ops`` adds ``run``,
+``bot.cli.experiments`` adds ``simulate`` and ``compare``; ``bot.cli.ops`` adds ``run``,
 ``qtable`` and ``console``. With no subcommand, ``run`` starts the bot.
 Every expected error ends as one line on stderr and exit code 2, never a traceback.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bot.errors import QTuneError
 
-SUBCOMMAND_MODULES = ("bot.cli_ops", "bot.cli_sim")
+SUBCOMMAND_MODULES = ("bot.cli.ops", "bot.cli.experiments")
 DEFAULT_COMMAND = "run"
 
 

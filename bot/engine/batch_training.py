@@ -1,6 +1,6 @@
 """Batched training: many independent listeners at once, numpy over a users axis.
 
-Each user runs its own unbroken chain, exactly like :func:`bot.training.run_chain`,
+Each user runs its own unbroken chain, exactly like :func:`bot.engine.training.run_chain`,
 but one Python iteration advances all of them. ``compare`` and the benchmarks use it.
 
 Any :class:`BatchLearner` goes through the generic loop (``select_batch`` then
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.agent import BatchState
-from bot.learners import BatchLearner, SeedLearner
-from bot.simulator import REWARDS
+from bot.engine.learners import BatchLearner, SeedLearner
+from bot.engine.listeners import REWARDS
+from bot.engine.qlearning import BatchState
 
 
 @dataclass

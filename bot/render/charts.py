@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 if TYPE_CHECKING:
-    from bot.training import TrainingLog
+    from bot.engine.training import TrainingLog
 
 CMAP = "viridis"
 ACCENT = "#d62728"

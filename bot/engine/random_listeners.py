@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.agent import DEFAULT_GENRES
-from bot.simulator import SimulatedUser, optimal_q
+from bot.engine.listeners import SimulatedUser, optimal_q
+from bot.engine.qlearning import DEFAULT_GENRES
 
 DEFAULT_MIN_GAP = 1.0
 """Reward units (≈ 0.18 of preference). jazz_enthusiast, the hardest built-in, has 1.14."""

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.agent import DEFAULT_GENRES, AgentParams, LearnerState
-from bot.learners import Learner, SeedLearner
-from bot.simulator import REWARDS, SimulatedUser, sample_reward
+from bot.engine.learners import Learner, SeedLearner
+from bot.engine.listeners import REWARDS, SimulatedUser, sample_reward
+from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, LearnerState
 
 BLOCK = 8192
 """Steps per block of pre-drawn random numbers in the fast path (and per progress call)."""

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bot.agent import AgentParams, BatchState, LearnerState, greedy, greedy_batch
+from bot.engine.qlearning import AgentParams, BatchState, LearnerState, greedy, greedy_batch
 
 
 @dataclass(frozen=True, slots=True)

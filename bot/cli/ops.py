@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.config import ConfigError, Settings, open_service
 from bot.errors import InvalidRequest
-from bot.textview import format_policy, format_q_table, table_dict, table_summary
+from bot.render.text import format_policy, format_q_table, table_dict, table_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,7 +66,7 @@ def _user_id(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()  # validate before importing discord.py: fail fast
     settings.require_token()
-    from bot.app import run
+    from bot.app.bot import run
 
     return asyncio.run(run(settings))
 
@@ -97,7 +97,7 @@ async def _read_table(settings: Settings, db: Path, user_id: int):
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from bot.console import CONSOLE_USER_ID, run_console
+    from bot.cli.console import CONSOLE_USER_ID, run_console
 
     settings = Settings.from_env()
     user_id = args.user_id if args.user_id is not None else CONSOLE_USER_ID

@@ -3,7 +3,7 @@
 
 Bad arguments end as one line on stderr with exit code 2: argparse's own errors via
 the project parser, everything else (a bad α, an unknown user, an unreadable profile)
-as :class:`bot.errors.InvalidRequest`, which ``bot.cli.main`` prints as one line.
+as :class:`bot.errors.InvalidRequest`, which ``bot.cli.main.main`` prints as one line.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from bot.agent import DEFAULT_GENRES, AgentParams, greedy_policy, validate_genres
+from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
+from bot.engine.listeners import BUILTIN_PROFILES, REWARDS, SimulatedUser, optimal_q, resolve_user
+from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, greedy_policy, validate_genres
 from bot.errors import InvalidRequest
-from bot.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
-from bot.simulator import BUILTIN_PROFILES, REWARDS, SimulatedUser, optimal_q, resolve_user
-from bot.textview import format_policy, format_q_table
+from bot.render.text import format_policy, format_q_table
 
 MAX_EPISODES = 10_000_000
 """A single chain's logs take ~32 bytes per step; beyond this a typo eats the RAM."""
@@ -274,7 +274,7 @@ def _simulate_text(result: dict[str, Any], plot: Path | None) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from bot.training import run_chain
+    from bot.engine.training import run_chain
 
     setup = _setup(args)
     user = _user(args.user, setup.genres)
@@ -298,7 +298,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _write_plot(path: Path, log: Any, title: str) -> None:
-    from bot.charts import training_figure_png
+    from bot.render.charts import training_figure_png
 
     try:
         path.write_bytes(training_figure_png(log, title=title))
@@ -366,7 +366,7 @@ def compare_one(
     seed: int,
 ) -> dict[str, Any]:
     """Train ``seeds`` independent chains at once and summarise them (means and SEs)."""
-    from bot.batch import train_batch
+    from bot.engine.batch_training import train_batch
 
     probs = user.reward_probs(genres)
     log = train_batch(learner, probs, seeds, episodes, _rng_for(seed, user.name, learner.name))
