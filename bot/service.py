@@ -22,6 +22,7 @@ from bot.engine.listeners import ProfileError, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
 from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
+from bot.explain import explain
 from bot.workers import BrokenProcessPool, CpuPool
 from storage.base import Recommendation, SkipReward, Storage, UserRecord
 
@@ -37,6 +38,10 @@ class Suggestion:
     state: str
     action: str
     epsilon: float
+    reason: str = ""
+    """One short line on why this genre (see :mod:`bot.explain`)."""
+    explored: bool = False
+    """True when the pick was not a best genre of its row (the learner trying something)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class TableView:
     rewards: int
     current_genre: str | None
     policy: dict[str, str]
+    learned: bool = True
+    """False while nothing was learned (no reaction, no pretraining): the table is the start."""
 
 
 @dataclass(frozen=True)
@@ -162,8 +169,16 @@ class QTuneService:
         q = rec.learner.q.copy()
         q.setflags(write=False)
         policy = {s: self.genres[a] for s, a in zip(self.genres, greedy_policy(q), strict=True)}
+        learned = bool(rec.learner.visits.any())
         return TableView(
-            user_id, self.genres, q, rec.learner.epsilon, rec.rewards, rec.current_genre, policy
+            user_id,
+            self.genres,
+            q,
+            rec.learner.epsilon,
+            rec.rewards,
+            rec.current_genre,
+            policy,
+            learned,
         )
 
     # ------------------------------------------------------------- contract
@@ -173,7 +188,12 @@ class QTuneService:
         rec = await self.storage.set_current_genre(user_id, state, lambda: self._fresh(user_id))
         s = self.genres.index(state)
         a = self.learner.select(rec.learner, s, self.rng)
-        return Suggestion(user_id, state, self.genres[a], float(rec.learner.epsilon))
+        why = explain(
+            self.genres, rec.learner, s, a, like=self.like_reward, dislike=self.dislike_reward
+        )
+        return Suggestion(
+            user_id, state, self.genres[a], float(rec.learner.epsilon), why.text, why.explored
+        )
 
     async def record(
         self,

@@ -20,12 +20,13 @@ from cogs.common import (
 log = logging.getLogger("qtune.cogs.recommend")
 
 
-def suggestion_text(state: str, action: str, epsilon: float) -> str:
+def suggestion_text(state: str, action: str, reason: str) -> str:
+    """The public reply; ``reason`` is the service's one-line explanation."""
+    why = f"\n-# {reason}" if reason else ""
     return (
         f"🎧 You're listening to **{state}**. Try **{action}** next!\n"
         f"React {THUMBS_UP} if you like the suggestion or {THUMBS_DOWN} if you don't: "
-        f"I learn from your first reaction.\n"
-        f"-# exploring with ε = {epsilon:.2f}"
+        f"I learn from your first reaction.{why}"
     )
 
 
@@ -47,7 +48,7 @@ class Recommend(commands.Cog):
         async with self.bot.activity():
             suggestion = await service.recommend(interaction.user.id, state)
             await interaction.response.send_message(
-                suggestion_text(suggestion.state, suggestion.action, suggestion.epsilon),
+                suggestion_text(suggestion.state, suggestion.action, suggestion.reason),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             message = await interaction.original_response()

@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.render.text import format_q_table, table_summary
 from bot.workers import render_qtable_png
-from cogs.common import service_of
+from cogs.common import send_ephemeral, service_of
 
 MAX_TEXT = 1800  # Discord allows 2000 characters per message
 
@@ -19,6 +19,20 @@ def table_message(name: str, view) -> str:
     text = format_q_table(view.genres, view.q, view.policy)
     body = f"```\n{text}\n```" if len(text) <= MAX_TEXT else "(table too wide for text; see image)"
     return f"**Q-table for {name}** · {table_summary(view)}\n{body}\n-# * = best next genre"
+
+
+def display_name(user: discord.abc.Snowflake) -> str:
+    """The name to show; an unresolved user (a bare id) is shown by id."""
+    return getattr(user, "display_name", None) or f"user {user.id}"
+
+
+def no_data_message(name: str, own: bool) -> str:
+    if own:
+        return (
+            "No data yet: I haven't learned anything about your taste. Use /nowplaying and "
+            "react 👍 or 👎 to my suggestion, or pretrain with /simulate."
+        )
+    return f"No data yet: I haven't learned anything about {name}."
 
 
 class Table(commands.Cog):
@@ -44,10 +58,14 @@ class Table(commands.Cog):
             if interaction.guild_id is None or not perms.manage_guild:
                 raise app_commands.MissingPermissions(["manage_guild"])
         service = service_of(self.bot)
+        name = display_name(target)
         await interaction.response.defer(ephemeral=not public, thinking=True)
         async with self.bot.activity():
             view = await service.table(target.id)
-        name = target.display_name
+        if not view.learned:
+            own = target.id == interaction.user.id
+            await send_ephemeral(interaction, no_data_message(name, own))
+            return
         png = await service.run_cpu(render_qtable_png, view.genres, view.q, f"Q-table for {name}")
         await interaction.followup.send(
             table_message(name, view),

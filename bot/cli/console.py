@@ -97,10 +97,9 @@ class Console:
         await self.service.record(message_id, suggestion, None, None)
         self.pending, self.pending_id = suggestion, message_id
         self.current = suggestion.state
-        self.say(
-            f"You're on {suggestion.state}: try {suggestion.action} next "
-            f"(ε = {suggestion.epsilon:.3f}). Like it?"
-        )
+        self.say(f"You're on {suggestion.state}: try {suggestion.action} next. Like it?")
+        if suggestion.reason:
+            self.say(f"  ({suggestion.reason})")
 
     async def answer(self, liked: bool) -> None:
         if self.pending is None or self.pending_id is None:

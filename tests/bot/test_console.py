@@ -60,6 +60,8 @@ def test_console_learns_from_a_like(tmp_path):
     match = re.search(r"You're on Rock: try (\w+) next", out)
     assert match, out
     suggested = match.group(1)
+    # The same reason line as /nowplaying, in words (no bare ε).
+    assert "(A first guess: you haven't rated any suggestion yet.)" in out
     # Fresh table, seed defaults, reward +10: Q = 0.1 * (10 + 0.9 * 0 - 0) = 1.0
     assert f"Q[Rock → {suggested}] is now 1.00" in out
     assert "reward +10" in out

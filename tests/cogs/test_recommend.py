@@ -180,3 +180,11 @@ async def test_cooldown_zero_disables_it(service):
     for _ in range(3):
         await nowplaying(cog, FakeInteraction(bot, user_id=42), "rock")
     assert [e[0] for e in service.events].count("recommend") == 3
+
+
+def test_suggestion_text_ends_with_the_services_reason():
+    from cogs.recommend import suggestion_text
+
+    text = suggestion_text("Classical", "Jazz", "You liked Jazz 4 of 5 times after Classical.")
+    assert text.splitlines()[-1] == "-# You liked Jazz 4 of 5 times after Classical."
+    assert "ε" not in text

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import running_bot
+from tests.e2e.conftest import eventually, running_bot
 from tests.e2e.fake_discord import FakeDiscord, Message
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,7 +42,9 @@ def only_png(msg: Message, filename: str) -> bytes:
 
 async def test_qtable_png(fake: FakeDiscord, bot_env: dict[str, str]) -> None:
     async with running_bot(fake, bot_env) as qb:
-        await qb.nowplaying(CAROL, "jazz")
+        _, suggestion = await qb.nowplaying(CAROL, "jazz")
+        assert await fake.user_reacts(suggestion.id, CAROL, "👍")
+        await eventually(lambda: qb.rewards(CAROL), what="the 👍 reward", dump=fake.dump)
         inter = await fake.send_command("qtable", user_id=CAROL)
         await fake.interaction_response(inter.id)
         msg = await fake.final_message(inter.id, within=20)
