@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -348,11 +349,27 @@ class _TokenFilter(logging.Filter):
 _logging_ready = False
 
 
+def _log_formatter(stream: Any) -> Any:
+    """discord.py's colour formatter only on a terminal; plain lines when piped or in a file.
+
+    discord.py also colours whenever it detects Docker, which put escape codes into
+    journald and log files. ``discord.utils.MISSING`` lets discord.py pick its colours.
+    """
+    is_tty = getattr(stream, "isatty", None)
+    if is_tty is not None and is_tty() and "NO_COLOR" not in os.environ:
+        return discord.utils.MISSING
+    return logging.Formatter(
+        "[{asctime}] [{levelname:<8}] {name}: {message}", "%Y-%m-%d %H:%M:%S", style="{"
+    )
+
+
 def configure_logging(settings: Settings) -> None:
     """discord.py's logging set-up on the root logger, once per process."""
     global _logging_ready
     if not _logging_ready:
-        discord.utils.setup_logging(level=settings.log_level_number, root=True)
+        discord.utils.setup_logging(
+            level=settings.log_level_number, root=True, formatter=_log_formatter(sys.stderr)
+        )
         _logging_ready = True
     logging.getLogger().setLevel(settings.log_level_number)
     if settings.token:

@@ -19,6 +19,9 @@ from bot.errors import QTuneError
 from bot.render.text import format_q_table, table_summary
 
 CONSOLE_USER_ID = 1
+CONSOLE_DB = "data/console.sqlite3"
+"""The console's own database: trying the recommender never writes into the bot's data."""
+HISTORY_LENGTH = 500
 YES = {"y", "yes", "like", "+", "👍"}
 NO = {"n", "no", "dislike", "-", "👎"}
 QUIT = {"quit", "exit", "q", ":q"}
@@ -77,10 +80,12 @@ class Console:
                 self.say(f"Genres: {', '.join(self.service.genres)}")
             elif word in YES or word in NO:
                 await self.answer(word in YES)
+            elif self.pending is not None:
+                # Anything else would drop the suggestion unrated: ask again, keep it.
+                shown = f" ({text!r} is not an answer)" if text else ""
+                self.say(f"Please answer y or n{shown}: do you like {self.pending.action}?")
             elif not text:
-                if self.pending is not None:
-                    self.say("Answer y or n first (or type another genre).")
-                elif self.current:
+                if self.current:
                     await self.suggest(self.current)
                 else:
                     self.say("Type a genre to start, e.g. rock. 'help' lists commands.")
@@ -140,13 +145,16 @@ def run_console(
     """The REPL loop. Reads lines until ``quit`` or end of input; returns the exit code."""
     inp = stdin or sys.stdin
     out = stdout or sys.stdout
-    where = str(db_path or settings.db_path)
+    db_path = Path(db_path or CONSOLE_DB)
+    where = str(db_path)
     with asyncio.Runner() as runner:
         service, storage = runner.run(open_service(settings, db_path, cpu=False))
         try:
             console = Console(service, user_id, out)
             runner.run(console.greet(where))
             interactive = inp is sys.stdin and out is sys.stdout and inp.isatty()
+            if interactive:
+                _enable_line_editing()
             while True:
                 line = _read_line(console.prompt, inp, out, interactive)
                 if not line:  # end of input (Ctrl-D) or Ctrl-C
@@ -158,6 +166,21 @@ def run_console(
         finally:
             runner.run(storage.close())
     return 0
+
+
+def _enable_line_editing() -> bool:
+    """Arrow keys, line editing and history at the prompts, where the platform has readline.
+
+    Importing :mod:`readline` is what makes :func:`input` use it; without it a terminal
+    echoes ``^[[A`` for the up arrow. History lasts for the session (nothing is written to
+    the home folder).
+    """
+    try:
+        import readline
+    except ImportError:  # e.g. Windows without pyreadline: plain input() still works
+        return False
+    readline.set_history_length(HISTORY_LENGTH)
+    return True
 
 
 def _read_line(prompt: str, inp: TextIO, out: TextIO, interactive: bool) -> str:

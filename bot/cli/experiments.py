@@ -31,6 +31,8 @@ MAX_EPISODES = 10_000_000
 """A single chain's logs take ~32 bytes per step; beyond this a typo eats the RAM."""
 MAX_USER_STEPS = 50_000_000
 """``compare`` keeps (episodes × seeds) logs per user; ~6 bytes each."""
+COMPARE_LEARNERS = tuple(dict.fromkeys(("seed", DEFAULT_LEARNER)))
+"""What ``compare`` compares without ``--learner``: the deck's algorithm and the default."""
 LAST = 100
 FIRST = 20
 REGRET_DEFINITION = (
@@ -111,7 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--learner", default=DEFAULT_LEARNER, help=f"one of: {learners} (default %(default)s)"
     )
     _add_params(sim)
-    sim.add_argument("--plot", metavar="FILE.png", help="write the deck's 2×2 figure")
+    sim.add_argument(
+        "--plot", metavar="FILE.png", help="write the deck's 2×2 figure (default: no figure)"
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON object instead")
     sim.set_defaults(func=cmd_simulate)
 
@@ -135,7 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp_.add_argument(
         "--learner",
         action="append",
-        help=f"one of: {learners}; repeat it to compare learners (default {DEFAULT_LEARNER})",
+        help=f"one of: {learners}; repeat it to compare learners "
+        f"(default: {' and '.join(COMPARE_LEARNERS)})",
     )
     _add_params(cmp_)
     cmp_.add_argument("--json", action="store_true", help="print one JSON object instead")
@@ -437,7 +442,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     setup = _setup(args)
     specs = args.user or list(BUILTIN_PROFILES)
     users = [_user(spec, setup.genres) for spec in specs]
-    learners = [_learner(name, setup.params) for name in (args.learner or [DEFAULT_LEARNER])]
+    learners = [_learner(name, setup.params) for name in (args.learner or COMPARE_LEARNERS)]
     if args.episodes * args.seeds > MAX_USER_STEPS:
         raise InvalidRequest(
             f"--episodes × --seeds must be at most {MAX_USER_STEPS:,}, "

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from bot.cli.console import CONSOLE_DB
 from bot.config import ConfigError, Settings, open_service
 from bot.errors import InvalidRequest
 from bot.render.text import format_policy, format_q_table, table_dict, table_summary
@@ -49,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="whose table to use (default: the console's own listener, id 1)",
     )
-    console.add_argument("--db", help="database file (default: QTUNE_DB)")
+    console.add_argument(
+        "--db",
+        help=f"database file (default: {CONSOLE_DB}, never the bot's QTUNE_DB)",
+    )
     console.set_defaults(func=cmd_console)
 
 
@@ -103,4 +107,4 @@ def cmd_console(args: argparse.Namespace) -> int:
     user_id = args.user_id if args.user_id is not None else CONSOLE_USER_ID
     if user_id <= 0:
         raise InvalidRequest("--user-id must be positive")
-    return run_console(settings, db_path=Path(args.db) if args.db else None, user_id=user_id)
+    return run_console(settings, db_path=Path(args.db or CONSOLE_DB), user_id=user_id)

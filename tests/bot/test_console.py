@@ -159,3 +159,77 @@ def test_console_in_a_real_terminal(tmp_path):
             proc.kill()
             proc.wait()
         os.close(leader)
+
+
+def test_the_yes_no_prompt_asks_again_and_keeps_the_suggestion(tmp_path):
+    """At ``like it? [y/n]`` anything but y/n is refused; the suggestion waits for its answer."""
+    db = tmp_path / "yn.db"
+    proc = console(tmp_path, db, "rock\nmaybe\njazz\n\ny\nquit\n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    suggested = re.search(r"You're on Rock: try (\w+) next", out).group(1)
+    assert out.count("You're on") == 2  # the one suggestion, then "You're on X" after 👍
+    assert "Unknown genre" not in out
+    assert out.count("Please answer y or n") == 3  # maybe, a genre, an empty line
+    assert "'maybe' is not an answer" in out
+    assert "'jazz' is not an answer" in out
+    assert f"Q[Rock → {suggested}] is now 1.00" in out  # the kept suggestion got the 👍
+    data = qtable_json(tmp_path, db, 1)
+    assert data["rewards"] == 1
+    assert data["current_genre"] == suggested
+
+
+def test_console_has_its_own_default_database(tmp_path):
+    """Without --db the console writes data/console.sqlite3, never the bot's QTUNE_DB."""
+    env = clean_env(tmp_path)
+    bot_db = Path(env["QTUNE_DB"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input="pop\ny\nquit\n",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    own = tmp_path / "data" / "console.sqlite3"
+    assert own.exists()
+    assert "database data/console.sqlite3" in proc.stdout
+    assert not bot_db.exists()
+    assert qtable_json(tmp_path, own, 1)["rewards"] == 1
+
+
+def test_arrow_keys_recall_history_at_the_prompt(tmp_path):
+    """readline is on in a terminal: ↑ brings back the last line instead of printing ^[[A."""
+    pytest.importorskip("readline")
+    db = tmp_path / "history.db"
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console", "--db", str(db)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=tmp_path,
+        env={**clean_env(tmp_path), "TERM": "xterm"},
+        close_fds=True,
+    )
+    os.close(follower)
+    try:
+        read_until(leader, "genre >")
+        os.write(leader, b"jazz\n")
+        read_until(leader, "[y/n]")
+        os.write(leader, b"\x1b[A\n")  # up arrow, Enter: the history's "jazz" again
+        text = read_until(leader, "is not an answer")
+        assert "'jazz' is not an answer" in text
+        assert "^[[A" not in text
+        os.write(leader, b"y\n")
+        read_until(leader, "is now")
+        os.write(leader, b"quit\n")
+        read_until(leader, "Bye")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
