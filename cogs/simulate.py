@@ -21,7 +21,9 @@ SIMULATED_USERS = ("generic", *BUILTIN_PROFILES)
 
 def check_request(user: str, episodes: int, cap: int) -> str:
     """The simulated user's name, or InvalidRequest in plain words."""
-    name = user.strip().lower()
+    if isinstance(episodes, bool) or not isinstance(episodes, int):
+        raise InvalidRequest("The episodes option must be a whole number.")
+    name = str(user).strip().lower()
     if name not in SIMULATED_USERS:
         raise InvalidRequest(
             f"Unknown simulated listener {user!r}. Choose one of: {', '.join(SIMULATED_USERS)}."
@@ -61,7 +63,7 @@ class Simulate(commands.Cog):
         episodes: app_commands.Range[int, 1, HARD_CAP],
     ) -> None:
         cap = min(HARD_CAP, getattr(self.bot.settings, "max_episodes", HARD_CAP))
-        name = check_request(user, int(episodes), cap)
+        name = check_request(user, episodes, cap)
         enforce_cooldown(interaction, "simulate")
         service = service_of(self.bot)
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -25,6 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import ConfigError, Settings, open_service, redact
+from cogs.checks import check_interaction
 from cogs.common import REACTIONS, Cooldowns, report_error
 
 log = logging.getLogger("qtune.bot")
@@ -65,6 +66,10 @@ class QTuneTree(app_commands.CommandTree):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
         await report_error(interaction, error)
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Malformed payloads are answered in plain words before discord.py parses them."""
+        return check_interaction(interaction)
 
 
 class LoopLagMonitor:
