@@ -19,6 +19,7 @@ import os
 import sqlite3
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,8 +163,10 @@ async def fill(path: Path, users: int, recs: int) -> float:
             rec.rewards += 1
             s = a
         rec.current_genre = DEFAULT_GENRES[s]
-        await st.update_user(uid, lambda _old: (rec, None))
-        await asyncio.gather(*(st.add_recommendation(row) for row in rows))
+        # The last row goes in unrewarded; rewarding it stores the whole table at once.
+        last = replace(rows[-1], reward=None, rewarded_at=None)
+        await asyncio.gather(*(st.add_recommendation(row) for row in [*rows[:-1], last]))
+        await st.apply_reward(last.message_id, uid, lambda _r, _u: (rows[-1].reward, rec, None))
 
     for start in range(1, users + 1, 500):
         await asyncio.gather(*(one(u) for u in range(start, min(start + 500, users + 1))))

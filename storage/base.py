@@ -140,17 +140,6 @@ class Storage(ABC):
         """The stored record, adapted to the configured genres, or None."""
 
     @abstractmethod
-    async def update_user(
-        self, user_id: int, fn: Callable[[UserRecord | None], tuple[UserRecord | None, T]]
-    ) -> T:
-        """Atomic read-modify-write of one user; ``fn`` runs inside the transaction.
-
-        ``fn`` gets the current record (or None) and returns (record to store or None to
-        leave it, result). It must be quick and pure: it may run on a worker thread.
-        Waits while the user is held by :meth:`hold_and_update`.
-        """
-
-    @abstractmethod
     async def set_current_genre(
         self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
     ) -> UserRecord:
@@ -180,9 +169,6 @@ class Storage(ABC):
     @abstractmethod
     async def add_recommendation(self, rec: Recommendation) -> None:
         """Store a recommendation (replacing one with the same message id)."""
-
-    @abstractmethod
-    async def get_recommendation(self, message_id: int) -> Recommendation | None: ...
 
     @abstractmethod
     async def apply_reward(

@@ -406,11 +406,6 @@ class SQLiteStorage(Storage):
     async def get_user(self, user_id: int) -> UserRecord | None:
         return await self._run(lambda conn: self._load_user(conn, user_id))
 
-    async def update_user(
-        self, user_id: int, fn: Callable[[UserRecord | None], tuple[UserRecord | None, T]]
-    ) -> T:
-        return await self._run_for(user_id, self._update_op(user_id, fn))
-
     async def set_current_genre(
         self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
     ) -> UserRecord:
@@ -482,9 +477,6 @@ class SQLiteStorage(Storage):
         sql = f"SELECT {_REC_COLS} FROM recommendations WHERE message_id = ?"
         row = conn.execute(sql, (message_id,)).fetchone()
         return None if row is None else self._rec(conn, row)
-
-    async def get_recommendation(self, message_id: int) -> Recommendation | None:
-        return await self._run(lambda conn: self._load_rec(conn, message_id))
 
     async def apply_reward(
         self, message_id: int, user_id: int, step: RewardStep[T]

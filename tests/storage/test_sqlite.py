@@ -1,8 +1,12 @@
-"""SQLiteStorage on real files: round trips, genre changes, migrations, unusable files."""
+"""What only SQLite has: the state encoding, migrations, unusable files, per-op rollback.
+
+The behaviour every backend shares is in test_base.py (the storage contract)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +28,6 @@ def learner(n: int = 5, seed: int = 0) -> LearnerState:
         rng.integers(0, 50, size=(n, n)),
         rng.normal(size=(n, n)) * 10,
     )
-
-
-async def put(storage: SQLiteStorage, record: UserRecord) -> None:
-    await storage.update_user(record.user_id, lambda _old: (record, None))
-
-
-@pytest.fixture
-async def storage(tmp_path: Path):
-    st = await SQLiteStorage.open(tmp_path / "sub" / "qtune.sqlite3", genres=GENRES)
-    yield st
-    await st.close()
 
 
 def test_default_path_reads_qtune_db(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,132 +58,6 @@ def test_a_sparse_table_is_compressed() -> None:
     back = decode_state(blob, 5, 0.9)
     np.testing.assert_array_equal(back.q, st.q)
     np.testing.assert_array_equal(back.visits, st.visits)
-
-
-async def test_user_round_trip(storage: SQLiteStorage, tmp_path: Path) -> None:
-    rec = UserRecord(7, GENRES, learner(), "Jazz", 12, 1000.5, 2000.25)
-    await put(storage, rec)
-    await storage.close()
-    reopened = await SQLiteStorage.open(tmp_path / "sub" / "qtune.sqlite3", genres=GENRES)
-    try:
-        got = await reopened.get_user(7)
-    finally:
-        await reopened.close()
-    assert got is not None
-    np.testing.assert_array_equal(got.learner.q, rec.learner.q)
-    np.testing.assert_array_equal(got.learner.visits, rec.learner.visits)
-    np.testing.assert_array_equal(got.learner.reward_sum, rec.learner.reward_sum)
-    assert got.learner.epsilon == 0.42
-    assert (got.current_genre, got.rewards, got.created_at) == ("Jazz", 12, 1000.5)
-    assert got.updated_at > 2000.25  # every write stamps the update time
-
-
-async def test_unknown_user_is_none(storage: SQLiteStorage) -> None:
-    assert await storage.get_user(123) is None
-    assert await storage.delete_user(123) is False
-
-
-async def test_recommendation_round_trip_and_pending(storage: SQLiteStorage) -> None:
-    import time
-
-    now = time.time()
-    fresh = Recommendation(11, 7, 1, 2, "Rock", "Jazz", 0.5, now)
-    old = Recommendation(12, 7, None, None, "Pop", "Pop", 1.0, now - 10_000)
-    done = Recommendation(13, 7, 1, 2, "Pop", "Rock", 1.0, now, 10.0, now)
-    for r in (fresh, old, done):
-        await storage.add_recommendation(r)
-    got = await storage.get_recommendation(11)
-    assert got is not None
-    assert (got.user_id, got.guild_id, got.channel_id, got.state, got.action) == (
-        7,
-        1,
-        2,
-        "Rock",
-        "Jazz",
-    )
-    assert got.epsilon == 0.5
-    assert got.created_at == pytest.approx(now, abs=0.5)  # whole seconds
-    assert not got.rewarded
-    assert [r.message_id for r in await storage.pending(3600)] == [11]
-    assert [r.message_id for r in await storage.pending(86400)] == [12, 11]
-    assert await storage.get_recommendation(99) is None
-
-
-async def test_meta(storage: SQLiteStorage) -> None:
-    assert await storage.get_meta("sync") is None
-    await storage.set_meta("sync", "abc")
-    await storage.set_meta("sync", "def")
-    assert await storage.get_meta("sync") == "def"
-
-
-async def test_delete_user_removes_table_and_recommendations(storage: SQLiteStorage) -> None:
-    await put(storage, UserRecord.fresh(7, GENRES, learner()))
-    await put(storage, UserRecord.fresh(8, GENRES, learner()))
-    for mid, uid in ((1, 7), (2, 7), (3, 8)):
-        await storage.add_recommendation(Recommendation(mid, uid, 1, 2, "Pop", "Rock", 1.0, 0.0))
-    assert await storage.delete_user(7) is True
-    assert await storage.get_user(7) is None
-    assert await storage.get_recommendation(1) is None
-    assert await storage.get_recommendation(2) is None
-    assert await storage.get_recommendation(3) is not None
-    assert await storage.get_user(8) is not None
-
-
-# ----------------------------------------------------------------- genre changes
-async def reopen_with(path: Path, genres: tuple[str, ...]) -> UserRecord:
-    st = await SQLiteStorage.open(path, genres=genres)
-    try:
-        got = await st.get_user(7)
-    finally:
-        await st.close()
-    assert got is not None
-    return got
-
-
-async def stored_named_table(path: Path) -> dict[tuple[str, str], float]:
-    st = await SQLiteStorage.open(path, genres=GENRES)
-    rec = UserRecord.fresh(7, GENRES, learner())
-    rec.current_genre = "Jazz"
-    await put(st, rec)
-    await st.close()
-    return {(s, a): rec.learner.q[i, j] for i, s in enumerate(GENRES) for j, a in enumerate(GENRES)}
-
-
-async def test_new_genre_adds_zero_row_and_column(tmp_path: Path) -> None:
-    path = tmp_path / "q.db"
-    before = await stored_named_table(path)
-    genres = (*GENRES, "Metal")
-    got = await reopen_with(path, genres)
-    assert got.genres == genres
-    assert got.learner.q.shape == (6, 6)
-    np.testing.assert_array_equal(got.learner.q[5], 0.0)
-    np.testing.assert_array_equal(got.learner.q[:, 5], 0.0)
-    np.testing.assert_array_equal(got.learner.visits[:, 5], 0)
-    for (s, a), v in before.items():
-        assert got.learner.q[genres.index(s), genres.index(a)] == v
-    assert got.current_genre == "Jazz"
-
-
-async def test_removed_genre_drops_row_and_column(tmp_path: Path) -> None:
-    path = tmp_path / "q.db"
-    before = await stored_named_table(path)
-    genres = ("Pop", "Rock", "Classical", "HipHop")  # Jazz removed
-    got = await reopen_with(path, genres)
-    assert got.learner.q.shape == (4, 4)
-    for (s, a), v in before.items():
-        if "Jazz" not in (s, a):
-            assert got.learner.q[genres.index(s), genres.index(a)] == v
-    assert got.current_genre is None  # it was Jazz
-
-
-async def test_reordered_genres_keep_values_under_their_names(tmp_path: Path) -> None:
-    path = tmp_path / "q.db"
-    before = await stored_named_table(path)
-    genres = ("HipHop", "Jazz", "Pop", "Classical", "Rock")
-    got = await reopen_with(path, genres)
-    for (s, a), v in before.items():
-        assert got.learner.q[genres.index(s), genres.index(a)] == v
-    assert not np.array_equal(got.learner.q, learner().q)  # really moved
 
 
 # ------------------------------------------------------------------- migrations
@@ -238,13 +105,14 @@ async def test_upgrades_a_version_1_database(tmp_path: Path) -> None:
     conn.close()
     st = await SQLiteStorage.open(path)
     try:
-        got = await st.get_recommendation(5)
-        dm = await st.get_recommendation(6)
+        done = await st.apply_reward(5, 7, lambda _r, _u: pytest.fail("rewarded already"))
+        [dm] = await st.pending(time.time() + 1)
     finally:
         await st.close()
-    assert got == Recommendation(5, 7, 11, 22, "Rock", "Jazz", 0.5, 1700000000, 10.0, 1700000001)
-    assert dm is not None
-    assert (dm.guild_id, dm.channel_id, dm.state, dm.rewarded) == (None, None, "Pop", False)
+    assert done.status == "already_rewarded"
+    want = Recommendation(5, 7, 11, 22, "Rock", "Jazz", 0.5, 1700000000, 10.0, 1700000001)
+    assert done.recommendation == want
+    assert (dm.message_id, dm.guild_id, dm.channel_id, dm.state) == (6, None, None, "Pop")
     assert user_version(path) == SCHEMA_VERSION
 
 
@@ -304,3 +172,31 @@ async def test_closed_storage_refuses_work(tmp_path: Path) -> None:
     await st.close()
     with pytest.raises(StorageError, match="closed"):
         await st.get_meta("k")
+
+
+async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
+    """An error after an operation's first write (the place is interned, then the missing
+    action fails) undoes that operation only; the batch's other operations commit."""
+    st = await SQLiteStorage.open(tmp_path / "batch.db")
+    try:
+        await st.add_recommendation(Recommendation(1, 7, 1, 2, "Pop", "Rock", 1.0, time.time()))
+        bad = Recommendation(2, 7, 3, 4, "Pop", None, 1.0, time.time())  # type: ignore[arg-type]
+        fresh = UserRecord.fresh(7, st.genres, LearnerState.fresh(5, 1.0))
+        results = await asyncio.gather(
+            st.add_recommendation(bad),
+            st.apply_reward(1, 7, lambda _r, _u: (10.0, fresh, None)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], TypeError)  # the op's own error, not a batch one
+        assert results[1].status == "applied"
+        assert await st.pending() == []  # 2 was never stored
+        user = await st.get_user(7)
+        assert user is not None
+    finally:
+        await st.close()
+    conn = sqlite3.connect(tmp_path / "batch.db")
+    try:
+        places = [r[0] for r in conn.execute("SELECT value FROM lookup WHERE value LIKE 'p:%'")]
+    finally:
+        conn.close()
+    assert places == ["p:1/2"]  # the failed op's interned place was rolled back too

@@ -1,0 +1,91 @@
+"""Every storage backend the contract tests run against, built the same way.
+
+A :class:`Backend` owns one database and opens storages on it; opening again is
+reopening (a file for SQLite, the same :class:`MemoryDatabase` for memory), so data
+written through one storage must be seen through the next, adapted to its genres.
+
+To add a backend: write a :class:`Backend` subclass and register a factory in
+:data:`FACTORIES`. A factory gets the pytest request, so a backend that needs a server
+can ask for a session fixture (``request.getfixturevalue``) only when it is used.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.engine.qlearning import DEFAULT_GENRES
+from storage.base import Storage
+from storage.memory import MemoryDatabase, MemoryStorage
+from storage.sqlite import SQLiteStorage
+
+
+class Backend(ABC):
+    """One database of one kind; :meth:`open` may be called many times, even at once."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self._opened: list[Storage] = []
+
+    async def open(self, genres: Sequence[str] = DEFAULT_GENRES) -> Storage:
+        """A new storage on this backend's database, configured with ``genres``."""
+        storage = await self._open(tuple(genres))
+        self._opened.append(storage)
+        return storage
+
+    @abstractmethod
+    async def _open(self, genres: tuple[str, ...]) -> Storage: ...
+
+    async def close(self) -> None:
+        """Close every storage opened here (closing twice is allowed), then drop the data."""
+        for storage in self._opened:
+            await storage.close()
+        self._opened.clear()
+        self._drop()
+
+    def _drop(self) -> None:  # noqa: B027 - most backends have nothing to drop
+        """Remove the database itself."""
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="qtune-contract-"))
+        self.path = self.folder / "qtune.sqlite3"
+
+    async def _open(self, genres: tuple[str, ...]) -> Storage:
+        return await SQLiteStorage.open(self.path, genres=genres)
+
+    def _drop(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class MemoryBackend(Backend):
+    name = "memory"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.database = MemoryDatabase()
+
+    async def _open(self, genres: tuple[str, ...]) -> Storage:
+        return await MemoryStorage.open(self.database, genres=genres)
+
+
+FACTORIES: dict[str, Callable[[pytest.FixtureRequest], Backend]] = {
+    "sqlite": lambda _request: SQLiteBackend(),
+    "memory": lambda _request: MemoryBackend(),
+}
+BACKENDS = tuple(FACTORIES)
+
+
+def make_backend(name: str, request: pytest.FixtureRequest) -> Backend:
+    """A fresh, empty database of kind ``name``."""
+    return FACTORIES[name](request)
