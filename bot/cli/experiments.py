@@ -21,8 +21,16 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from bot.engine.change_metrics import (
+    RECOVER_HITS,
+    RECOVER_WINDOW,
+    best_actions,
+    change_summary,
+    score_steps,
+    tail_summary,
+)
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
-from bot.engine.listeners import BUILTIN_PROFILES, REWARDS, SimulatedUser, optimal_q, resolve_user
+from bot.engine.listeners import BUILTIN_PROFILES, REWARDS, SimulatedUser, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, greedy_policy, validate_genres
 from bot.errors import InvalidRequest
 from bot.render.text import format_policy, format_q_table
@@ -324,13 +332,6 @@ class Metrics:
     neg_rate_first_20: np.ndarray
 
 
-def best_actions(expected: np.ndarray, gamma: float) -> np.ndarray:
-    """``best[s, a]``: True where ``a`` is an optimal suggestion from ``s`` (Q* ties kept)."""
-    q_star = optimal_q(expected, gamma)
-    top = q_star.max(axis=1, keepdims=True)
-    return np.isclose(q_star, top, rtol=1e-9, atol=1e-9)
-
-
 def run_metrics(
     states: np.ndarray,
     actions: np.ndarray,
@@ -338,7 +339,7 @@ def run_metrics(
     expected: np.ndarray,
     gamma: float,
 ) -> Metrics:
-    """The compare metrics from (steps, seeds) logs and the user's E[r | s, a].
+    """The compare metrics from (steps, seeds) logs and a stationary user's E[r | s, a].
 
     Regret uses expected rewards, not the sampled ones, so luck in the draws does not
     count as skill: Σ_t E[r | s_t, π*(s_t)] − E[r | s_t, a_t] (see REGRET_DEFINITION).
@@ -349,9 +350,13 @@ def run_metrics(
     pi_star = best.argmax(axis=1)  # the first optimal genre of each state
     optimal_reward = expected[np.arange(expected.shape[0]), pi_star]
     lost = optimal_reward[s] - expected[s, a]
+    return _metrics(lost, best[s, a], rewards)
+
+
+def _metrics(lost: np.ndarray, optimal: np.ndarray, rewards: np.ndarray) -> Metrics:
     return Metrics(
         mean_reward_last_100=rewards[-LAST:].astype(np.float64).mean(axis=0),
-        best_share_last_100=best[s[-LAST:], a[-LAST:]].mean(axis=0),
+        best_share_last_100=optimal[-LAST:].mean(axis=0),
         regret=lost.sum(axis=0),
         neg_rate_first_20=(rewards[:FIRST] == REWARDS[0]).mean(axis=0),
     )
@@ -371,29 +376,40 @@ def compare_one(
     seed: int,
 ) -> dict[str, Any]:
     """Train ``seeds`` independent chains at once and summarise them (means and SEs)."""
-    from bot.engine.batch_training import train_batch
+    from bot.engine.batch_training import Stretch, train_stretches
 
-    probs = user.reward_probs(genres)
-    log = train_batch(learner, probs, seeds, episodes, _rng_for(seed, user.name, learner.name))
-    m = run_metrics(
-        log.states,
-        log.actions,
-        log.rewards,
-        user.expected_rewards(genres),
-        learner.params.gamma,
-    )
+    stretches = [
+        Stretch(seg.stop - seg.start, seg.taste.reward_probs(genres), seg.taste.home_probs(genres))
+        for seg in user.segments(episodes)
+    ]
+    rng = _rng_for(seed, user.name, learner.name)
+    log = train_stretches(learner, stretches, seeds, rng, switch=user.switch)
+    scores = score_steps(log.states, log.actions, user, genres, learner.params.gamma)
+    m = _metrics(scores.lost, scores.optimal, log.rewards)
     out: dict[str, Any] = {"user": user.name, "learner": learner.name}
     se: dict[str, float] = {}
     for key, values in vars(m).items():
         out[key] = float(values.mean())
-        se[key] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+        se[key] = _se(values)
+    out.update(tail_summary(m.regret, m.best_share_last_100))
+    if scores.changes:
+        out.update(change_summary(scores))
+        se["regret_after_change"] = _se(scores.lost[scores.changes[0] :].sum(axis=0))
     out["se"] = se
     out["best"] = _best_names(user, genres, learner.params.gamma)
     return out
 
 
+def _se(values: np.ndarray) -> float:
+    """Standard error of the mean over runs (0 for a single run)."""
+    return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+
+
 def _best_names(user: SimulatedUser, genres: Sequence[str], gamma: float) -> str:
-    """The optimal suggestion(s) in words: one genre, 'any' or per-state."""
+    """The optimal suggestion(s) in words: one genre, 'any' or per-state; for a phased
+    listener, each phase's joined by →."""
+    if user.is_phased:
+        return "→".join(_best_names(p.taste, genres, gamma) for p in user.phases)
     best = best_actions(user.expected_rewards(genres), gamma)
     if best.all():
         return "any"
@@ -412,14 +428,28 @@ COLUMNS = (
 
 
 def _compare_rows(results: list[dict[str, Any]]) -> list[list[str]]:
-    """Header plus one row of 'mean ± SE' cells per (user, learner)."""
-    rows = [["user", "learner", "best", *(c[0] for c in COLUMNS)]]
+    """Header plus one row of 'mean ± SE' cells per (user, learner); with a phased
+    listener among them, the regret after the change and the steps to recover too."""
+    phased = any("regret_after_change" in r for r in results)
+    head = ["user", "learner", "best", *(c[0] for c in COLUMNS)]
+    rows = [[*head, "after change", "recover (never)"] if phased else head]
     for r in results:
         cells = [r["user"], r["learner"], r["best"]]
         for _, key, fmt, scale in COLUMNS:
             cells.append(f"{fmt.format(scale * r[key])} ± {fmt.format(scale * r['se'][key])}")
+        if phased:
+            cells += _change_cells(r)
         rows.append(cells)
     return rows
+
+
+def _change_cells(r: dict[str, Any]) -> list[str]:
+    if "regret_after_change" not in r:
+        return ["-", "-"]
+    after = f"{r['regret_after_change']:,.0f} ± {r['se']['regret_after_change']:,.0f}"
+    steps = r["steps_to_recover"]
+    median = "never" if steps is None else f"{steps:,.0f}"
+    return [after, f"{median} ({100 * r['never_recovered']:.0f}%)"]
 
 
 def _compare_text(results: list[dict[str, Any]], episodes: int, seeds: int) -> str:
@@ -434,6 +464,13 @@ def _compare_text(results: list[dict[str, Any]], episodes: int, seeds: int) -> s
         "best share = share of the last 100 suggestions that were an optimal genre; "
         "−5 in first 20 = share of skips among the first 20 rewards; " + REGRET_DEFINITION + "."
     )
+    if any("regret_after_change" in r for r in results):
+        notes += (
+            " For a listener whose taste changes, π* is the optimal policy of the phase in "
+            "force; after change = regret from the first change to the end; recover = median "
+            f"steps after the last change until {RECOVER_HITS} of the last {RECOVER_WINDOW} "
+            "picks were optimal (never = share of runs that never got there)."
+        )
     lines += textwrap.wrap(notes, width=100)
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ and decays in lockstep), one block of uniforms per step, and ``visits`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,26 +40,87 @@ def sample_rewards_batch(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return REWARDS.take(k)
 
 
+@dataclass(frozen=True)
+class Stretch:
+    """``steps`` steps of one stationary taste: ``probs`` is P[s, a, k], shape (n, n, 3)
+    shared by every user or (U, n, n, 3) per user; ``home`` is where a listener who
+    names their own genre goes, shape (n,) or (U, n) (None: uniform)."""
+
+    steps: int
+    probs: np.ndarray
+    home: np.ndarray | None = None
+
+
 def train_batch(
     learner: BatchLearner,
     probs: np.ndarray,
     n_users: int,
     steps: int,
     rng: np.random.Generator,
+    *,
+    switch: float = 0.0,
+    home: np.ndarray | None = None,
 ) -> BatchLog:
     """Train ``n_users`` independent chains for ``steps`` steps.
 
     ``probs`` is one listener's P[s, a, k] of shape (n, n, 3), shared by every user,
-    or a per-user stack of shape (U, n, n, 3).
+    or a per-user stack of shape (U, n, n, 3). ``switch`` and ``home``: see
+    :func:`train_stretches`.
     """
-    if n_users < 1 or steps < 0:
+    return train_stretches(learner, [Stretch(steps, probs, home)], n_users, rng, switch=switch)
+
+
+def train_stretches(
+    learner: BatchLearner,
+    stretches: Sequence[Stretch],
+    n_users: int,
+    rng: np.random.Generator,
+    *,
+    switch: float = 0.0,
+) -> BatchLog:
+    """Train ``n_users`` chains through taste changes: one stretch after another, the
+    learner's state and the current genre carried across each change.
+
+    ``switch`` is the probability that, before a step, a listener moves to a genre of
+    their own choosing drawn from the stretch's ``home`` (0: the next state is always
+    the suggestion, the seed's chain).
+    """
+    steps = sum(st.steps for st in stretches)
+    if n_users < 1 or steps < 0 or not stretches or min(st.steps for st in stretches) < 0:
         raise ValueError(f"need n_users >= 1 and steps >= 0, got {n_users} and {steps}")
-    n = probs.shape[-2]
+    if not 0.0 <= switch <= 1.0:
+        raise ValueError(f"switch must be in [0, 1], got {switch!r}")
+    n = stretches[0].probs.shape[-2]
     bs = learner.init_batch(n_users, n)
     s = rng.integers(n, size=n_users)
-    if type(learner) is SeedLearner:
-        return _seed_batch(learner, bs, probs, s, steps, rng)
-    return _generic_batch(learner, bs, probs, s, steps, rng)
+    logs = []
+    for st in stretches:
+        if type(learner) is SeedLearner and switch == 0.0:
+            log = _seed_batch(learner, bs, st.probs, s, st.steps, rng)
+        else:
+            log = _generic_batch(learner, bs, st.probs, s, st.steps, rng, switch, st.home)
+        logs.append(log)
+        if st.steps:
+            s = log.actions[-1].astype(np.intp)
+    if len(logs) == 1:
+        return logs[0]
+    return BatchLog(
+        np.concatenate([lg.states for lg in logs]),
+        np.concatenate([lg.actions for lg in logs]),
+        np.concatenate([lg.rewards for lg in logs]),
+        bs,
+    )
+
+
+def _own_choice(home: np.ndarray | None, n: int, u: np.ndarray) -> np.ndarray:
+    """The genre each user names, from one uniform per user (inverse CDF of ``home``)."""
+    if home is None:
+        return np.minimum((u * n).astype(np.intp), n - 1)
+    cum = np.cumsum(home, axis=-1)
+    cum = cum / cum[..., -1:]
+    if cum.ndim == 1:
+        return np.minimum(np.searchsorted(cum, u, side="right"), n - 1)
+    return np.minimum((cum <= u[:, np.newaxis]).sum(axis=1), n - 1)
 
 
 def _generic_batch(
@@ -68,15 +130,22 @@ def _generic_batch(
     s: np.ndarray,
     steps: int,
     rng: np.random.Generator,
+    switch: float = 0.0,
+    home: np.ndarray | None = None,
 ) -> BatchLog:
-    """Any batch learner: one ``select_batch`` and one ``update_batch`` per step."""
+    """Any batch learner: one ``select_batch`` and one ``update_batch`` per step, and,
+    with ``switch`` > 0, a draw before each step of who names their own genre."""
     n_users = s.shape[0]
+    n = probs.shape[-2]
     per_user = probs.ndim == 4
     idx = np.arange(n_users)
     states = np.empty((steps, n_users), dtype=np.int8)
     actions = np.empty((steps, n_users), dtype=np.int8)
     rewards = np.empty((steps, n_users), dtype=np.float32)
     for t in range(steps):
+        if switch > 0.0:
+            moved, where = rng.random((2, n_users))
+            s = np.where(moved < switch, _own_choice(home, n, where), s)
         a = learner.select_batch(bs, s, rng)
         p = probs[idx, s, a] if per_user else probs[s, a]
         r = sample_rewards_batch(p, rng)

@@ -4,6 +4,15 @@ A listener is reduced to a reward-probability tensor ``P[s, a, k]``: the chance 
 reward ``REWARDS[k]`` when genre ``a`` is suggested while the listener is in genre
 ``s``. The seed's users ignore ``s``; file profiles may use it (an ``[after.GENRE]``
 table), so learners can be tested on tastes that depend on the current genre.
+
+Two things real members do that the seed's users do not, both optional:
+
+* **Taste that changes** (``phases``): a listener is a list of stationary tastes, each
+  lasting ``steps`` suggestions (the last one lasts to the end of the run).
+* **Naming their own genre** (``switch``): before a step the listener moves, with that
+  probability, to a genre of their own choosing, drawn in proportion to their general
+  preferences (as a member does with ``/nowplaying``). With 0, the seed's chain: the
+  next state is always the suggestion.
 """
 
 from __future__ import annotations
@@ -46,28 +55,94 @@ def preference_probs(p: float | np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One stationary stretch of a changing taste: ``steps`` suggestions long (None: to
+    the end of the run, only for the last phase)."""
+
+    taste: SimulatedUser
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Steps ``start`` to ``stop`` (exclusive) of a run, and the taste in force then."""
+
+    start: int
+    stop: int
+    taste: SimulatedUser
+
+
+@dataclass(frozen=True)
 class SimulatedUser:
     """A listener: generic, or a profile of per-genre preferences in [0, 1].
 
     ``after`` maps a current genre to preferences that override ``preferences``
-    while the listener is in that genre (state-dependent taste).
+    while the listener is in that genre (state-dependent taste). A phased listener
+    has ``phases`` (two or more); its ``preferences`` and ``after`` are the first
+    phase's, and trainers follow :meth:`segments`. ``switch`` is the probability of
+    moving to a genre of one's own choosing before a step (see the module notes).
     """
 
     name: str
     preferences: Mapping[str, float] | None = None  # None means the generic user
     after: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    phases: tuple[Phase, ...] = ()
+    switch: float = 0.0
 
     @property
     def is_generic(self) -> bool:
         return self.preferences is None
 
+    @property
+    def is_phased(self) -> bool:
+        return len(self.phases) > 1
+
+    def segments(self, steps: int) -> list[Segment]:
+        """The stationary stretches of a run of ``steps`` steps, in order (at least one).
+
+        Phases beyond the end of the run are left out; the last phase in force lasts to
+        the end whatever its ``steps``.
+        """
+        if not self.is_phased:
+            return [Segment(0, steps, self)]
+        out: list[Segment] = []
+        start = 0
+        for i, phase in enumerate(self.phases):
+            last = i == len(self.phases) - 1
+            stop = steps if last else min(steps, start + int(phase.steps or 0))
+            out.append(Segment(start, stop, phase.taste))
+            start = stop
+            if start >= steps:
+                break
+        return out
+
+    def home_probs(self, genres: Sequence[str] = DEFAULT_GENRES) -> np.ndarray:
+        """Where a listener who names their own genre goes: ∝ general preferences."""
+        if self.is_generic:
+            return np.full(len(genres), 1.0 / len(genres))
+        base = np.array([(self.preferences or {}).get(g, DEFAULT_PREFERENCE) for g in genres])
+        total = base.sum()
+        return base / total if total > 0 else np.full(len(genres), 1.0 / len(genres))
+
     def describe(self) -> dict[str, object]:
         """JSON-ready description: the name plus preferences, or "generic"."""
-        if self.is_generic:
-            return {"name": self.name, "preferences": "generic"}
-        out: dict[str, object] = {"name": self.name, "preferences": dict(self.preferences or {})}
-        if self.after:
-            out["after"] = {k: dict(v) for k, v in self.after.items()}
+        if self.is_phased:
+            phases = []
+            for phase in self.phases:
+                entry = phase.taste.describe()
+                del entry["name"]
+                if phase.steps is not None:
+                    entry = {"steps": phase.steps, **entry}
+                phases.append(entry)
+            out: dict[str, object] = {"name": self.name, "phases": phases}
+        elif self.is_generic:
+            out = {"name": self.name, "preferences": "generic"}
+        else:
+            out = {"name": self.name, "preferences": dict(self.preferences or {})}
+            if self.after:
+                out["after"] = {k: dict(v) for k, v in self.after.items()}
+        if self.switch:
+            out["switch"] = self.switch
         return out
 
     def preference_matrix(self, genres: Sequence[str]) -> np.ndarray:
@@ -142,26 +217,85 @@ def _check_prefs(prefs: object, genres: Sequence[str], where: str) -> dict[str, 
     return out
 
 
+def _check_after(after_raw: object, genres: Sequence[str], where: str) -> dict:
+    if not isinstance(after_raw, Mapping):
+        raise ProfileError(f"{where}: 'after' must be a table of genre tables")
+    after = {}
+    for state, table in after_raw.items():
+        (state_genre,) = _check_prefs({state: 0.0}, genres, f"{where}: after").keys()
+        after[state_genre] = _check_prefs(table, genres, f"{where}: after.{state}")
+    return after
+
+
+def _check_switch(data: Mapping, source: str) -> float:
+    value = data.get("switch", 0.0)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0.0 <= float(value) <= 1.0:
+        raise ProfileError(f"{source}: 'switch' must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_steps(value: object, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ProfileError(f"{where}: 'steps' must be a whole number ≥ 1, got {value!r}")
+    return value
+
+
+def _check_phases(raw: object, name: str, genres: Sequence[str], source: str) -> tuple[Phase, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise ProfileError(f"{source}: 'phases' must be a non-empty list of tables")
+    phases = []
+    for i, entry in enumerate(raw, start=1):
+        where = f"{source}: phase {i}"
+        if not isinstance(entry, Mapping):
+            raise ProfileError(f"{where} must be a table with 'preferences'")
+        unknown = sorted(set(entry) - {"steps", "preferences", "after"})
+        if unknown:
+            raise ProfileError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
+        if "preferences" not in entry:
+            raise ProfileError(f"{where}: missing 'preferences' table")
+        steps = None
+        if "steps" in entry:
+            steps = _check_steps(entry["steps"], where)
+        elif i < len(raw):
+            raise ProfileError(f"{where}: missing 'steps' (only the last phase may omit it)")
+        prefs = _check_prefs(entry["preferences"], genres, f"{where}: preferences")
+        after = _check_after(entry.get("after", {}), genres, where)
+        phases.append(Phase(SimulatedUser(f"{name}#{i}", prefs, after), steps))
+    return tuple(phases)
+
+
 def profile_from_mapping(
     data: object, genres: Sequence[str] = DEFAULT_GENRES, source: str = "profile"
 ) -> SimulatedUser:
-    """Validate a parsed profile document (TOML or JSON shape) into a user."""
+    """Validate a parsed profile document (TOML or JSON shape) into a user.
+
+    Either top-level ``preferences`` (and optional ``after``), or ``phases``: a list of
+    tables with ``preferences``, optional ``after`` and ``steps`` (required on every
+    phase but the last). ``switch`` (default 0) may accompany either.
+    """
     if not isinstance(data, Mapping):
         raise ProfileError(f"{source}: top level must be a table with 'name' and 'preferences'")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ProfileError(f"{source}: missing or empty 'name'")
+    name = name.strip()
+    switch = _check_switch(data, source)
+    if "phases" in data:
+        if "preferences" in data or "after" in data:
+            raise ProfileError(
+                f"{source}: use either top-level 'preferences' or 'phases', not both"
+            )
+        phases = _check_phases(data["phases"], name, genres, source)
+        first = phases[0].taste
+        if len(phases) == 1:
+            return SimulatedUser(name, first.preferences, first.after, switch=switch)
+        return SimulatedUser(name, first.preferences, first.after, phases, switch)
     if "preferences" not in data:
-        raise ProfileError(f"{source}: missing 'preferences' table")
+        raise ProfileError(f"{source}: missing 'preferences' table (or a 'phases' list)")
     prefs = _check_prefs(data["preferences"], genres, f"{source}: preferences")
-    after_raw = data.get("after", {})
-    if not isinstance(after_raw, Mapping):
-        raise ProfileError(f"{source}: 'after' must be a table of genre tables")
-    after = {}
-    for state, table in after_raw.items():
-        (state_genre,) = _check_prefs({state: 0.0}, genres, f"{source}: after").keys()
-        after[state_genre] = _check_prefs(table, genres, f"{source}: after.{state}")
-    return SimulatedUser(name.strip(), prefs, after)
+    after = _check_after(data.get("after", {}), genres, source)
+    return SimulatedUser(name, prefs, after, switch=switch)
 
 
 def load_profile_file(path: str | Path, genres: Sequence[str] = DEFAULT_GENRES) -> SimulatedUser:

@@ -78,12 +78,41 @@ def run_chain(
     genres = tuple(genres)
     n = len(genres)
     st = state if state is not None else learner.initial_state(n)
-    probs = user.reward_probs(genres)
     s = int(rng.integers(n)) if start is None else int(start)
     report = progress or _no_progress
-    if fast and has_fast_path(learner):
-        return _seed_chain(learner.params, st, probs, s, episodes, rng, genres, report)
-    return _generic_chain(learner, st, probs, s, episodes, rng, genres, report)
+    logs = []
+    for seg in user.segments(episodes):
+        probs = seg.taste.reward_probs(genres)
+        steps = seg.stop - seg.start
+        part = _offset(report, seg.start)
+        if fast and has_fast_path(learner) and user.switch == 0.0:
+            log = _seed_chain(learner.params, st, probs, s, steps, rng, genres, part)
+        else:
+            home = seg.taste.home_probs(genres)
+            log = _generic_chain(learner, st, probs, s, steps, rng, genres, part, user.switch, home)
+        logs.append(log)
+        if steps:
+            s = int(log.actions[-1])
+    return logs[0] if len(logs) == 1 else _join(logs)
+
+
+def _offset(progress: Progress, start: int) -> Progress:
+    """Progress of a later segment, counted from the start of the run."""
+    if start == 0:
+        return progress
+    return lambda done: progress(start + done)
+
+
+def _join(logs: list[TrainingLog]) -> TrainingLog:
+    """One log from the logs of consecutive segments (they share the final state)."""
+    return TrainingLog(
+        logs[0].genres,
+        *(np.concatenate([getattr(lg, k) for lg in logs]) for k in _LOG_ARRAYS),
+        logs[-1].state,
+    )
+
+
+_LOG_ARRAYS = ("states", "actions", "rewards", "epsilons")
 
 
 def _no_progress(done: int) -> None:
@@ -99,13 +128,23 @@ def _generic_chain(
     rng: np.random.Generator,
     genres: tuple[str, ...],
     progress: Progress,
+    switch: float = 0.0,
+    home: np.ndarray | None = None,
 ) -> TrainingLog:
-    """Any learner, one protocol call per step."""
+    """Any learner, one protocol call per step; with ``switch`` > 0 the listener may
+    first move to a genre of their own, drawn from ``home``."""
     states = np.empty(episodes, dtype=np.int64)
     actions = np.empty(episodes, dtype=np.int64)
     rewards = np.empty(episodes, dtype=np.float64)
     epsilons = np.empty(episodes, dtype=np.float64)
+    cum = None if home is None else np.cumsum(home) / np.sum(home)
     for t in range(episodes):
+        if switch > 0.0 and rng.random() < switch:
+            u = rng.random()
+            if cum is None:
+                s = min(int(u * len(genres)), len(genres) - 1)
+            else:
+                s = min(int(np.searchsorted(cum, u, side="right")), len(genres) - 1)
         a = learner.select(st, s, rng)
         r = sample_reward(probs[s, a], rng)
         states[t], actions[t], rewards[t], epsilons[t] = s, a, r, st.epsilon
