@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, make_learner
 from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, validate_genres
 from bot.errors import QTuneError
+from storage.base import StorageError
+from storage.factory import check_target, is_postgres_url
 
 DEFAULT_DB = "data/qtune.sqlite3"
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -42,6 +44,8 @@ class Settings:
 
     token: str | None = field(default=None, repr=False, compare=False)
     db_path: Path = Path(DEFAULT_DB)
+    db_url: str | None = field(default=None, repr=False)
+    """A ``postgresql://`` QTUNE_DB (may hold a password, so not in ``repr``)."""
     dev_guild: int | None = None
     genres: tuple[str, ...] = DEFAULT_GENRES
     params: AgentParams = field(default_factory=AgentParams)
@@ -93,6 +97,11 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"QTUNE_GENRES: {exc}") from None
         db = _text(env, "QTUNE_DB", DEFAULT_DB)
+        try:
+            check_target(db)
+        except StorageError as exc:
+            raise ConfigError(f"QTUNE_DB: {exc}") from None
+        db_url = db if is_postgres_url(db) else None
         max_episodes = _int(env, "QTUNE_MAX_EPISODES", EPISODES_HARD_CAP)
         if not 1 <= max_episodes <= EPISODES_HARD_CAP:
             raise ConfigError(
@@ -109,7 +118,8 @@ class Settings:
             )
         return cls(
             token=token,
-            db_path=Path(db).expanduser(),
+            db_path=Path(DEFAULT_DB if db_url else db).expanduser(),
+            db_url=db_url,
             dev_guild=_snowflake(env, "QTUNE_DEV_GUILD"),
             genres=genres,
             params=params,
@@ -132,6 +142,11 @@ class Settings:
                 "DISCORD_TOKEN is not set; put it in the environment or in .env (see .env.example)"
             )
         return self.token
+
+    @property
+    def database(self) -> str:
+        """What QTUNE_DB names: a SQLite file path or a PostgreSQL URL."""
+        return self.db_url or str(self.db_path)
 
     @property
     def log_level_number(self) -> int:
@@ -280,13 +295,15 @@ async def open_service(
 ):
     """Open the storage and build the service from the settings: ``(service, storage)``.
 
+    ``db_path`` (a path or a PostgreSQL URL) overrides ``QTUNE_DB``.
+
     The caller owns the storage and must ``await storage.close()``.
     """
     from bot.service import QTuneService
     from bot.workers import CpuPool
-    from storage.sqlite import SQLiteStorage
+    from storage.factory import open_storage
 
-    storage = await SQLiteStorage.open(Path(db_path or settings.db_path), genres=settings.genres)
+    storage = await open_storage(db_path or settings.database, genres=settings.genres)
     try:
         service = QTuneService(
             storage,

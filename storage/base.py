@@ -33,6 +33,12 @@ class StorageError(QTuneError):
         super().__init__(" ".join(str(message).split()))
 
 
+class StorageUnavailable(StorageError):
+    """A transient failure: the database is busy (a locked SQLite file) or away (a dropped
+    connection, PostgreSQL restarting). The operation did not take effect, or, for an
+    ``apply_reward`` whose commit was cut off, did so exactly once: retrying is safe."""
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendation:
     """One suggestion posted to a user, keyed by the Discord message id. No message text."""

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from bot.config import Settings, open_service
 from bot.errors import QTuneError
 from bot.render.text import format_q_table, table_summary
+from storage.factory import describe
 
 CONSOLE_USER_ID = 1
 CONSOLE_DB = "data/console.sqlite3"
@@ -137,7 +138,7 @@ class Console:
 def run_console(
     settings: Settings,
     *,
-    db_path: Path | None = None,
+    db_path: Path | str | None = None,
     user_id: int = CONSOLE_USER_ID,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
@@ -145,8 +146,8 @@ def run_console(
     """The REPL loop. Reads lines until ``quit`` or end of input; returns the exit code."""
     inp = stdin or sys.stdin
     out = stdout or sys.stdout
-    db_path = Path(db_path or CONSOLE_DB)
-    where = str(db_path)
+    db_path = db_path or CONSOLE_DB
+    where = describe(db_path)
     with asyncio.Runner() as runner:
         service, storage = runner.run(open_service(settings, db_path, cpu=False))
         try:

@@ -16,6 +16,8 @@ from bot.cli.console import CONSOLE_DB
 from bot.config import ConfigError, Settings, open_service
 from bot.errors import InvalidRequest
 from bot.render.text import format_policy, format_q_table, table_dict, table_summary
+from storage.base import StorageError
+from storage.factory import check_target, is_postgres_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     qtable.add_argument("user_id", type=_user_id, help="the Discord user id")
     qtable.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    qtable.add_argument("--db", help="database file (default: QTUNE_DB)")
+    qtable.add_argument("--db", help="database file or postgresql:// URL (default: QTUNE_DB)")
     qtable.set_defaults(func=cmd_qtable)
 
     console = subparsers.add_parser(
@@ -52,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     console.add_argument(
         "--db",
-        help=f"database file (default: {CONSOLE_DB}, never the bot's QTUNE_DB)",
+        help=f"database file or postgresql:// URL (default: {CONSOLE_DB}, never QTUNE_DB)",
     )
     console.set_defaults(func=cmd_console)
 
@@ -77,8 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_qtable(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    db = Path(args.db) if args.db else settings.db_path
-    if not db.exists():
+    db = _database(args.db, settings)
+    if not is_postgres_url(db) and not Path(db).exists():
         raise ConfigError(f"no database at {db} (QTUNE_DB); the bot has not stored anything yet")
     view = asyncio.run(_read_table(settings, db, args.user_id))
     if args.json:
@@ -92,7 +94,17 @@ def cmd_qtable(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read_table(settings: Settings, db: Path, user_id: int):
+def _database(given: str | None, settings: Settings) -> str:
+    """``--db`` if given (a path or a PostgreSQL URL, checked), else QTUNE_DB."""
+    if not given:
+        return settings.database
+    try:
+        return check_target(given)
+    except StorageError as exc:
+        raise ConfigError(f"--db: {exc}") from None
+
+
+async def _read_table(settings: Settings, db: str, user_id: int):
     service, storage = await open_service(settings, db, cpu=False)
     try:
         return await service.table(user_id)
@@ -107,4 +119,5 @@ def cmd_console(args: argparse.Namespace) -> int:
     user_id = args.user_id if args.user_id is not None else CONSOLE_USER_ID
     if user_id <= 0:
         raise InvalidRequest("--user-id must be positive")
-    return run_console(settings, db_path=Path(args.db or CONSOLE_DB), user_id=user_id)
+    db = _database(args.db, settings) if args.db else CONSOLE_DB
+    return run_console(settings, db_path=db, user_id=user_id)

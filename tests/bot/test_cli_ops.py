@@ -4,6 +4,7 @@ the ``run`` front door's error handling."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -150,3 +151,33 @@ def test_run_reads_dotenv_from_the_working_directory(tmp_path):
     proc = cli(tmp_path, "run", DISCORD_TOKEN=TOKEN)
     assert proc.returncode == 2
     assert "QTUNE_GAMMA" in proc.stderr
+
+
+async def test_qtable_and_console_read_a_postgresql_database(tmp_path, pg_url):
+    state, action = await seed_user(pg_url, 4242)  # type: ignore[arg-type]
+    proc = cli(tmp_path, "qtable", "4242", "--json", QTUNE_DB=pg_url)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    g = data["genres"]
+    assert data["q_table"][g.index(state)][g.index(action)] == pytest.approx(1.0)
+    assert data["rewards"] == 1
+    console = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "console", "--user-id", "4242", "--db", pg_url],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        input="table\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert console.returncode == 0, console.stderr
+    assert "1 reward applied" in console.stdout
+
+
+def test_qtable_on_an_unreachable_postgresql_is_one_line_exit_2(tmp_path):
+    proc = cli(tmp_path, "qtable", "1", QTUNE_DB="postgresql://u:pw@127.0.0.1:1/qtune")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "cannot connect to PostgreSQL" in proc.stderr
+    assert "pw" not in proc.stderr

@@ -215,3 +215,29 @@ async def test_open_service_gives_the_learner_the_configured_reward_range(tmp_pa
         assert (cfg.reward_low, cfg.reward_high) == (-1.0, 3.0)
     finally:
         await storage.close()
+
+
+def test_a_postgresql_url_selects_postgresql_and_hides_its_password() -> None:
+    url = "postgresql://qtune:s3cret@db.example:5433/qtune"
+    s = Settings.from_env({"QTUNE_DB": url})
+    assert s.db_url == url
+    assert s.database == url
+    assert "s3cret" not in repr(s)
+    assert Settings.from_env({"QTUNE_DB": "postgres://h/db"}).database == "postgres://h/db"
+    assert Settings.from_env({"QTUNE_DB": "/tmp/q.db"}).database == "/tmp/q.db"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("mysql://u:pw@h/db", "neither a file path nor a postgresql:// URL"),
+        ("postgresql://u:pw@h:99999/db", "not a valid URL"),
+        ("postgresql://u:pw@h", "names no database"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_without_the_password(value: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as err:
+        Settings.from_env({"QTUNE_DB": value})
+    assert str(err.value).startswith("QTUNE_DB: ")
+    assert "pw" not in str(err.value)
+    assert "\n" not in str(err.value)

@@ -1,0 +1,597 @@
+"""The asyncpg implementation of :class:`storage.base.Storage`: many bot processes, one
+PostgreSQL database (``QTUNE_DB=postgresql://user[:password]@host[:port]/dbname``).
+
+Why it is safe across processes:
+
+* **One user, one writer.** Every write that concerns a user runs in one short
+  transaction that first takes ``pg_advisory_xact_lock(user_id)``. That is a lock on the
+  *user*, not on a row, so it also covers a user whose row does not exist yet (a
+  ``SELECT … FOR UPDATE`` on a missing row locks nothing, and two processes would both
+  insert). The read → learner step → write then happens under that lock; PostgreSQL
+  releases it at COMMIT or ROLLBACK, including when the connection dies.
+* **A reward at most once.** The recommendation is marked with
+  ``UPDATE … WHERE rewarded_at IS NULL`` and the transaction is rolled back unless it
+  changed exactly one row, so even a retried commit cannot apply a reaction twice.
+* **The /simulate hold** is a lease row in ``user_holds`` (holder, expiry), taken and
+  renewed in short transactions while the simulation runs in the worker. A writer that
+  finds another holder's live lease rolls back and waits for it (an event inside this
+  process, polling across processes), then applies on top of the pretrained table. A
+  holder that dies stops renewing, and its lease expires after ``HOLD_TTL`` seconds.
+* **Faults.** A dropped connection, a refused connect or a restarting server is retried
+  with backoff for ``retry_for`` seconds, then raised as :class:`StorageUnavailable`; the
+  pool replaces dead connections by itself, so the next call after the server is back
+  simply works. Deadlocks and serialization failures are retried at once.
+
+Durability: a call returns after PostgreSQL's COMMIT, which with the server's default
+``synchronous_commit = on`` means the WAL reached disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
+from storage.base import (
+    Recommendation,
+    RewardOutcome,
+    RewardStep,
+    SkipReward,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    UserRecord,
+    adapt_record,
+)
+from storage.factory import safe_url
+from storage.pg_schema import PG_MIGRATIONS
+from storage.schema import decode_state, encode_state
+
+T = TypeVar("T")
+Fn = Callable[[asyncpg.Connection], Awaitable[Any]]
+
+PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
+POOL_SIZE = 10
+RETRY_FOR = 2.0  # seconds one call retries a dropped connection before giving up
+HOLD_TTL = 30.0  # seconds a /simulate lease lives without renewal
+HOLD_POLL = (0.02, 0.1)  # seconds between checks for another process's lease (jittered)
+CONFLICT_RETRIES = 20
+# The two-int advisory key space never overlaps the one-bigint space used for user ids.
+MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
+
+_REC = "message_id, user_id, guild_id, channel_id, state, action, epsilon, created_at, "
+_REC += "reward, rewarded_at"
+_USER = "user_id, genres, state, epsilon, current_genre, rewards, created_at, updated_at"
+_UPSERT_USER = (
+    f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (user_id) DO UPDATE SET genres = EXCLUDED.genres, state = EXCLUDED.state, "
+    "epsilon = EXCLUDED.epsilon, current_genre = EXCLUDED.current_genre, "
+    "rewards = EXCLUDED.rewards, updated_at = EXCLUDED.updated_at"
+)
+_UPSERT_REC = (
+    f"INSERT INTO recommendations ({_REC}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "ON CONFLICT (message_id) DO UPDATE SET user_id = EXCLUDED.user_id, "
+    "guild_id = EXCLUDED.guild_id, channel_id = EXCLUDED.channel_id, state = EXCLUDED.state, "
+    "action = EXCLUDED.action, epsilon = EXCLUDED.epsilon, created_at = EXCLUDED.created_at, "
+    "reward = EXCLUDED.reward, rewarded_at = EXCLUDED.rewarded_at"
+)
+_HOLDER = "SELECT holder FROM user_holds WHERE user_id = $1 AND expires_at > now()"
+# Everything a reward needs in one round trip, read after the user's lock was taken.
+_REWARD_READ = (
+    "SELECT r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, "
+    "r.epsilon, r.created_at, r.reward, r.rewarded_at, "
+    "(SELECT holder FROM user_holds WHERE user_id = $2 AND expires_at > now()), "
+    "u.user_id, u.genres, u.state, u.epsilon, u.current_genre, u.rewards, u.created_at, "
+    "u.updated_at FROM (SELECT 1) AS one "
+    "LEFT JOIN recommendations r ON r.message_id = $1 "
+    "LEFT JOIN users u ON u.user_id = $2"
+)
+# The user's new table and the reward mark in one statement (a data-modifying CTE).
+_REWARD_WRITE = (
+    f"WITH saved AS ({_UPSERT_USER}) UPDATE recommendations SET reward = $9, "
+    "rewarded_at = $10 WHERE message_id = $11 AND rewarded_at IS NULL"
+)
+_ACQUIRE = (
+    "INSERT INTO user_holds (user_id, holder, expires_at) "
+    "VALUES ($1, $2, now() + $3 * interval '1 second') "
+    "ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, "
+    "expires_at = EXCLUDED.expires_at WHERE user_holds.expires_at <= now() RETURNING holder"
+)
+
+
+class _Held(Exception):
+    """Raised inside a transaction: another holder's lease is live; roll back and wait."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+_CONFLICTS = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.UniqueViolationError,
+)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A failure that another attempt (after a pause) may not meet: connection-level."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(exc, asyncpg.exceptions.OperatorInterventionError):  # shutdown, starting
+        return not isinstance(exc, asyncpg.QueryCanceledError)
+    if isinstance(exc, asyncpg.TooManyConnectionsError):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Pool reset: only end a transaction left open (we keep no session state).
+
+    asyncpg's default reset costs a round trip per release.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+def _rec(row: Sequence[Any], at: int = 0) -> Recommendation | None:
+    if row[at] is None:
+        return None
+    mid, uid, guild, channel, state, action, eps, created, reward, rewarded = row[at : at + 10]
+    return Recommendation(
+        int(mid),
+        int(uid),
+        guild,
+        channel,
+        state,
+        action,
+        float(eps),
+        float(created),
+        reward,
+        rewarded,
+    )
+
+
+def _rec_args(rec: Recommendation) -> tuple[Any, ...]:
+    return (
+        rec.message_id,
+        rec.user_id,
+        rec.guild_id,
+        rec.channel_id,
+        rec.state,
+        rec.action,
+        float(rec.epsilon),
+        float(rec.created_at),
+        None if rec.reward is None else float(rec.reward),
+        None if rec.rewarded_at is None else float(rec.rewarded_at),
+    )
+
+
+def _raw_user(row: Sequence[Any], at: int = 0) -> UserRecord | None:
+    """The stored record as stored (its own genre list), or None."""
+    if row[at] is None:
+        return None
+    uid, genres, blob, eps, current, rewards, created, updated = row[at : at + 8]
+    genres = tuple(genres)
+    learner = decode_state(bytes(blob), len(genres), eps)
+    return UserRecord(int(uid), genres, learner, current, int(rewards), created, updated)
+
+
+def _user_args(rec: UserRecord) -> tuple[Any, ...]:
+    st = rec.learner
+    return (
+        rec.user_id,
+        list(rec.genres),
+        encode_state(st),
+        float(st.epsilon),
+        rec.current_genre,
+        int(rec.rewards),
+        float(rec.created_at),
+        float(rec.updated_at),
+    )
+
+
+async def _migrate(conn: asyncpg.Connection, where: str) -> int:
+    """Create or upgrade the schema in one transaction; two starting processes queue."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *MIGRATION_LOCK)
+        known = await conn.fetchval("SELECT to_regclass('qtune_schema') IS NOT NULL")
+        if not known:
+            if await conn.fetchval("SELECT to_regclass('users') IS NOT NULL"):
+                raise StorageError(
+                    f"database {where} has a users table but no qtune_schema: it is not a "
+                    "qtune database; point QTUNE_DB at an empty one"
+                )
+            await conn.execute("CREATE TABLE qtune_schema (version integer NOT NULL)")
+            await conn.execute("INSERT INTO qtune_schema VALUES (0)")
+        version = await conn.fetchval("SELECT version FROM qtune_schema")
+        if version > PG_SCHEMA_VERSION:
+            raise StorageError(
+                f"database {where} has schema version {version}, newer than this qtune "
+                f"understands ({PG_SCHEMA_VERSION}); upgrade qtune or point QTUNE_DB elsewhere"
+            )
+        for number in range(version + 1, PG_SCHEMA_VERSION + 1):
+            for statement in PG_MIGRATIONS[number - 1]:
+                await conn.execute(statement)
+        await conn.execute("UPDATE qtune_schema SET version = $1", PG_SCHEMA_VERSION)
+        return int(version)
+
+
+class PostgresStorage(Storage):
+    """PostgreSQL through an asyncpg pool; see the module docstring for the locking."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        url: str,
+        genres: Sequence[str],
+        *,
+        retry_for: float = RETRY_FOR,
+        hold_ttl: float = HOLD_TTL,
+    ) -> None:
+        self._pool = pool
+        self.url = safe_url(url)
+        self.genres = tuple(genres)
+        self.retry_for = float(retry_for)
+        self.hold_ttl = float(hold_ttl)
+        self._closed = False
+        self._me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Leases this process holds: user id -> set when released (waiters here use it).
+        self._released: dict[int, asyncio.Event] = {}
+
+    # ------------------------------------------------------------------ life
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        genres: Sequence[str] = DEFAULT_GENRES,
+        pool_size: int = POOL_SIZE,
+        retry_for: float = RETRY_FOR,
+        hold_ttl: float = HOLD_TTL,
+        connect_timeout: float = 10.0,
+    ) -> PostgresStorage:
+        """Connect, create or migrate the schema; raise :class:`StorageError` if unusable."""
+        where = safe_url(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                reset=_reset,
+                timeout=connect_timeout,
+                max_inactive_connection_lifetime=60.0,
+            )
+        except asyncpg.InvalidCatalogNameError:
+            name = urlsplit(url).path.lstrip("/") or "?"
+            raise StorageError(
+                f"PostgreSQL database {name!r} does not exist at {where}; "
+                f"create it first (createdb -O ROLE {name})"
+            ) from None
+        except asyncpg.InvalidAuthorizationSpecificationError as exc:
+            raise StorageError(f"PostgreSQL refused the login for {where}: {exc}") from None
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            message = f"cannot connect to PostgreSQL at {where}: {_describe(exc)}"
+            raise StorageError(message) from None
+        except ValueError as exc:  # a malformed URL
+            raise StorageError(f"QTUNE_DB is not a valid PostgreSQL URL: {exc}") from None
+        try:
+            async with pool.acquire() as conn:
+                await _migrate(conn, where)
+        except StorageError:
+            await pool.close()
+            raise
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await pool.close()
+            raise StorageError(f"cannot set up database {where}: {_describe(exc)}") from None
+        return cls(pool, url, genres, retry_for=retry_for, hold_ttl=hold_ttl)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.wait_for(self._pool.close(), 10.0)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._pool.terminate()
+
+    # ------------------------------------------------------------ the engine
+    async def _op(
+        self,
+        fn: Fn,
+        *,
+        user_id: int | None = None,
+        tx: bool = True,
+        wait_hold: bool = False,
+        holder: str | None = None,
+    ) -> Any:
+        """Run ``fn(conn)``, in a transaction locking ``user_id`` when given.
+
+        With ``wait_hold`` the transaction first checks the user's lease and, when another
+        holder has it, rolls back, waits and starts again. Connection failures are
+        retried for ``retry_for`` seconds, then raised as :class:`StorageUnavailable`.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_for
+        delay, conflicts = 0.05, 0
+        while True:
+            if self._closed:
+                raise StorageError("the database is closed")
+            try:
+                async with self._pool.acquire() as conn:
+                    if not tx:
+                        return await fn(conn)
+                    return await self._transaction(conn, fn, user_id, wait_hold, holder)
+            except _Held as held:
+                assert user_id is not None
+                await self._wait_for(user_id, held.holder)
+                deadline = loop.time() + self.retry_for
+            except _CONFLICTS as exc:
+                conflicts += 1
+                if conflicts > CONFLICT_RETRIES:
+                    raise StorageError(f"database conflict: {_describe(exc)}") from exc
+            except StorageError:
+                raise
+            except Exception as exc:
+                if not _is_transient(exc):
+                    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+                        raise StorageError(f"database error: {_describe(exc)}") from exc
+                    raise
+                if self._closed or loop.time() + delay > deadline:
+                    raise StorageUnavailable(
+                        f"cannot reach PostgreSQL at {self.url}: {_describe(exc)}"
+                    ) from exc
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 0.5)
+
+    async def _transaction(
+        self,
+        conn: asyncpg.Connection,
+        fn: Fn,
+        user_id: int | None,
+        wait_hold: bool,
+        holder: str | None,
+    ) -> Any:
+        # BEGIN and the user's lock in one round trip (simple protocol; an int literal).
+        if user_id is None:
+            await conn.execute("BEGIN")
+        else:
+            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(user_id)})")
+        try:
+            if wait_hold:
+                current = await conn.fetchval(_HOLDER, user_id)
+                if current is not None and current != holder:
+                    raise _Held(current)
+            result = await fn(conn)
+            await conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
+
+    async def _wait_for(self, user_id: int, holder: str) -> None:
+        """Wait until ``holder`` may have released ``user_id``'s lease."""
+        released = self._released.get(user_id)
+        if released is not None and holder.startswith(self._me):
+            await released.wait()
+        else:
+            await asyncio.sleep(random.uniform(*HOLD_POLL))
+
+    def _adapt(self, rec: UserRecord | None) -> UserRecord | None:
+        return None if rec is None else adapt_record(rec, self.genres)
+
+    # ------------------------------------------------------------------ users
+    async def get_user(self, user_id: int) -> UserRecord | None:
+        async def fn(conn: asyncpg.Connection) -> UserRecord | None:
+            row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
+            return None if row is None else self._adapt(_raw_user(row))
+
+        return await self._op(fn, tx=False)
+
+    async def _write_user(
+        self,
+        user_id: int,
+        fn: Callable[[UserRecord | None], tuple[UserRecord | None, T]],
+        holder: str | None = None,
+    ) -> T:
+        async def op(conn: asyncpg.Connection) -> T:
+            if holder is not None and await conn.fetchval(_HOLDER, user_id) != holder:
+                raise StorageError(
+                    f"the hold on user {user_id} expired before the simulation finished"
+                )
+            row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
+            new, result = fn(None if row is None else self._adapt(_raw_user(row)))
+            if new is not None:
+                new.updated_at = time.time()
+                await conn.execute(_UPSERT_USER, *_user_args(new))
+            return result
+
+        return await self._op(op, user_id=user_id, wait_hold=True, holder=holder)
+
+    async def update_user(
+        self, user_id: int, fn: Callable[[UserRecord | None], tuple[UserRecord | None, T]]
+    ) -> T:
+        return await self._write_user(user_id, fn)
+
+    async def set_current_genre(
+        self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
+    ) -> UserRecord:
+        async def op(conn: asyncpg.Connection) -> UserRecord:
+            now = time.time()
+            row = await conn.fetchrow(
+                f"UPDATE users SET current_genre = $2, updated_at = $3 WHERE user_id = $1 "
+                f"RETURNING {_USER}",
+                user_id,
+                genre,
+                now,
+            )
+            if row is not None:
+                rec = self._adapt(_raw_user(row))
+                assert rec is not None
+                return rec
+            rec = fresh()
+            rec.current_genre, rec.updated_at = genre, now
+            await conn.execute(_UPSERT_USER, *_user_args(rec))
+            return rec
+
+        # The user's lock (a few ms at most) but not the lease: a long /simulate never
+        # delays a recommendation.
+        return await self._op(op, user_id=user_id)
+
+    async def hold_and_update(
+        self,
+        user_id: int,
+        work: Callable[[UserRecord | None], Awaitable[tuple[LearnerState, T]]],
+    ) -> T:
+        token = f"{self._me}:{uuid.uuid4().hex[:8]}"
+        await self._acquire(user_id, token)
+        released = self._released[user_id] = asyncio.Event()
+        renewer = asyncio.create_task(self._renew(user_id, token))
+        try:
+            learner, result = await work(await self.get_user(user_id))
+
+            def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
+                rec = latest or UserRecord.fresh(user_id, self.genres, learner)
+                rec.learner = learner
+                return rec, None
+
+            await self._write_user(user_id, fn, holder=token)
+            return result
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            try:
+                await self._release(user_id, token)
+            finally:
+                if self._released.get(user_id) is released:
+                    del self._released[user_id]
+                released.set()
+
+    async def _acquire(self, user_id: int, token: str) -> None:
+        async def take(conn: asyncpg.Connection) -> str | None:
+            return await conn.fetchval(_ACQUIRE, user_id, token, self.hold_ttl)
+
+        while True:
+            if await self._op(take, user_id=user_id) == token:
+                return
+            holder = await self._op(lambda conn: conn.fetchval(_HOLDER, user_id), tx=False)
+            if holder is not None:
+                await self._wait_for(user_id, holder)
+
+    async def _renew(self, user_id: int, token: str) -> None:
+        sql = (
+            "UPDATE user_holds SET expires_at = now() + $3 * interval '1 second' "
+            "WHERE user_id = $1 AND holder = $2"
+        )
+        while True:
+            await asyncio.sleep(self.hold_ttl / 3)
+            with contextlib.suppress(StorageError):  # a short outage: try again later
+                await self._op(lambda c: c.execute(sql, user_id, token, self.hold_ttl), tx=False)
+
+    async def _release(self, user_id: int, token: str) -> None:
+        sql = "DELETE FROM user_holds WHERE user_id = $1 AND holder = $2"
+        with contextlib.suppress(StorageError):  # else the lease expires within HOLD_TTL
+            await self._op(lambda conn: conn.execute(sql, user_id, token), tx=False)
+
+    async def delete_user(self, user_id: int) -> bool:
+        async def op(conn: asyncpg.Connection) -> bool:
+            recs = await conn.execute("DELETE FROM recommendations WHERE user_id = $1", user_id)
+            users = await conn.execute("DELETE FROM users WHERE user_id = $1", user_id)
+            return recs != "DELETE 0" or users != "DELETE 0"
+
+        return await self._op(op, user_id=user_id, wait_hold=True)
+
+    # -------------------------------------------------------- recommendations
+    async def add_recommendation(self, rec: Recommendation) -> None:
+        await self._op(lambda conn: conn.execute(_UPSERT_REC, *_rec_args(rec)), tx=False)
+
+    async def get_recommendation(self, message_id: int) -> Recommendation | None:
+        async def fn(conn: asyncpg.Connection) -> Recommendation | None:
+            sql = f"SELECT {_REC} FROM recommendations WHERE message_id = $1"
+            row = await conn.fetchrow(sql, message_id)
+            return None if row is None else _rec(row)
+
+        return await self._op(fn, tx=False)
+
+    async def apply_reward(
+        self, message_id: int, user_id: int, step: RewardStep[T]
+    ) -> RewardOutcome[T]:
+        async def op(conn: asyncpg.Connection) -> RewardOutcome[T]:
+            row = await conn.fetchrow(_REWARD_READ, message_id, user_id)
+            rec = _rec(row)
+            if rec is None:
+                return RewardOutcome("not_a_recommendation", None)
+            if rec.user_id != user_id:
+                return RewardOutcome("not_requester", rec)
+            if rec.rewarded:
+                return RewardOutcome("already_rewarded", rec)
+            if row[10] is not None:  # a /simulate holds the user: wait, then apply on top
+                raise _Held(row[10])
+            try:
+                reward, user, value = step(rec, self._adapt(_raw_user(row, 11)))
+            except SkipReward as skip:
+                return RewardOutcome(skip.reason, rec)
+            now = time.time()
+            user.updated_at = now
+            status = await conn.execute(
+                _REWARD_WRITE, *_user_args(user), float(reward), now, message_id
+            )
+            if status != "UPDATE 1":  # cannot happen under the lock; never reward twice
+                raise StorageError(f"recommendation {message_id} changed during its reward")
+            done = Recommendation(
+                rec.message_id,
+                rec.user_id,
+                rec.guild_id,
+                rec.channel_id,
+                rec.state,
+                rec.action,
+                rec.epsilon,
+                rec.created_at,
+                float(reward),
+                now,
+            )
+            return RewardOutcome("applied", done, value)
+
+        return await self._op(op, user_id=user_id)
+
+    async def pending(self, max_age_s: float = 86400, limit: int = 1000) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC} FROM recommendations WHERE rewarded_at IS NULL "
+            "AND created_at >= $1 ORDER BY created_at LIMIT $2"
+        )
+
+        async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
+            rows = await conn.fetch(sql, time.time() - max_age_s, limit)
+            return [r for r in (_rec(row) for row in rows) if r is not None]
+
+        return await self._op(fn, tx=False)
+
+    # --------------------------------------------------------------- metadata
+    async def get_meta(self, key: str) -> str | None:
+        sql = "SELECT value FROM meta WHERE key = $1"
+        return await self._op(lambda conn: conn.fetchval(sql, key), tx=False)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        sql = (
+            "INSERT INTO meta (key, value) VALUES ($1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        )
+        await self._op(lambda conn: conn.execute(sql, key, str(value)), tx=False)

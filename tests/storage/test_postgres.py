@@ -1,0 +1,270 @@
+"""PostgresStorage on a real throwaway server: the Storage guarantees across processes,
+migrations, refusals with one line, and outages that end in a retry, not a loss."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import asyncpg
+import numpy as np
+import pytest
+
+from bot.engine.learners import make_learner
+from bot.engine.qlearning import LearnerState
+from bot.service import QTuneService, Suggestion
+from storage.base import Recommendation, StorageError, StorageUnavailable, UserRecord
+from storage.pg_schema import PG_MIGRATIONS
+from storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
+from storage.schema import MIGRATIONS
+from tests.pg_server import PgServer
+
+USER = 4242
+GENRES = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
+
+
+@pytest.fixture
+async def storage(pg_url: str):
+    st = await PostgresStorage.open(pg_url, genres=GENRES)
+    yield st
+    await st.close()
+
+
+@pytest.fixture
+async def service(storage: PostgresStorage) -> QTuneService:
+    return QTuneService(storage, learner=make_learner("seed"), rng=np.random.default_rng(0))
+
+
+async def record_many(service: QTuneService, n: int, first_id: int = 1) -> list[int]:
+    ids = list(range(first_id, first_id + n))
+    g = service.genres
+    await asyncio.gather(
+        *(
+            service.record(mid, Suggestion(USER, g[i % 5], g[(i * 3) % 5], 1.0), 1, 2)
+            for i, mid in enumerate(ids)
+        )
+    )
+    return ids
+
+
+def test_migration_lists_stay_in_step() -> None:
+    """One schema version means the same features on both backends (copy-db needs it)."""
+    assert len(PG_MIGRATIONS) == len(MIGRATIONS), "add each migration to both lists"
+
+
+async def test_round_trips(storage: PostgresStorage) -> None:
+    rng = np.random.default_rng(3)
+    st = LearnerState(
+        rng.normal(size=(5, 5)), 0.4, rng.integers(0, 9, (5, 5)), rng.normal(size=(5, 5))
+    )
+    rec = UserRecord(USER, GENRES, st, "Jazz", 7, 100.0, 200.0)
+    await storage.update_user(USER, lambda _old: (rec, None))
+    back = await storage.get_user(USER)
+    assert back is not None
+    np.testing.assert_array_equal(back.learner.q, st.q)
+    np.testing.assert_array_equal(back.learner.visits, st.visits)
+    assert (back.current_genre, back.rewards, back.learner.epsilon) == ("Jazz", 7, 0.4)
+    assert await storage.get_user(1) is None
+    r = Recommendation(2**62, USER, 2**60, 3, "Pop", "Rock", 0.5, 1234.5)
+    await storage.add_recommendation(r)
+    assert await storage.get_recommendation(2**62) == r
+    assert await storage.pending(max_age_s=1e12) == [r]
+    await storage.set_meta("k", "v")
+    await storage.set_meta("k", "w")
+    assert await storage.get_meta("k") == "w"
+    assert await storage.get_meta("nope") is None
+    assert await storage.delete_user(USER)
+    assert await storage.get_user(USER) is None
+    assert await storage.get_recommendation(2**62) is None
+    assert not await storage.delete_user(USER)
+
+
+async def test_a_genre_change_adapts_the_stored_table(pg_url: str) -> None:
+    st = await PostgresStorage.open(pg_url, genres=GENRES)
+    q = np.arange(25.0).reshape(5, 5)
+    rec = UserRecord(USER, GENRES, LearnerState(q, 0.3, np.ones((5, 5), int), q), None)
+    await st.update_user(USER, lambda _old: (rec, None))
+    await st.close()
+    st = await PostgresStorage.open(pg_url, genres=("Rock", "Pop", "Metal"))
+    try:
+        back = await st.get_user(USER)
+        assert back is not None
+        assert back.genres == ("Rock", "Pop", "Metal")
+        np.testing.assert_array_equal(back.learner.q[:2, :2], [[6.0, 5.0], [1.0, 0.0]])
+        assert not back.learner.q[2].any()
+    finally:
+        await st.close()
+
+
+async def test_500_concurrent_feedbacks_for_one_user(service: QTuneService) -> None:
+    ids = await record_many(service, 500)
+    results = await asyncio.gather(*(service.feedback(mid, USER, True) for mid in ids))
+    assert all(r.applied for r in results)
+    user = await service.storage.get_user(USER)
+    assert user is not None
+    assert user.rewards == 500
+    assert int(user.learner.visits.sum()) == 500
+    assert await service.pending() == []
+
+
+async def test_200_tasks_racing_on_one_recommendation(service: QTuneService) -> None:
+    [mid] = await record_many(service, 1)
+    results = await asyncio.gather(*(service.feedback(mid, USER, i % 2 == 0) for i in range(200)))
+    assert sum(r.applied for r in results) == 1
+    assert {r.reason for r in results if not r.applied} == {"already_rewarded"}
+
+
+async def test_feedback_waits_for_a_pretraining_and_is_not_lost(service: QTuneService) -> None:
+    ids = await record_many(service, 20)
+    sim = asyncio.create_task(service.simulate(USER, "pop_lover", 20_000, seed=3))
+    await asyncio.sleep(0.05)
+    results = await asyncio.gather(*(service.feedback(mid, USER, True) for mid in ids))
+    await sim
+    assert all(r.applied for r in results)
+    user = await service.storage.get_user(USER)
+    assert user is not None
+    assert int(user.learner.visits.sum()) == 20_020
+    assert user.rewards == 20
+
+
+async def test_a_failing_step_changes_nothing(service: QTuneService) -> None:
+    storage = service.storage
+    [mid] = await record_many(service, 1)
+
+    def broken(rec, user):
+        raise RuntimeError("engine bug")
+
+    with pytest.raises(RuntimeError):
+        await storage.apply_reward(mid, USER, broken)
+    rec = await storage.get_recommendation(mid)
+    assert rec is not None
+    assert not rec.rewarded
+    assert (await service.feedback(mid, USER, True)).applied
+
+
+def _worker(*args: object) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.storage.pg_worker", *map(str, args)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def test_two_processes_racing_reward_each_recommendation_once(
+    service: QTuneService, pg_url: str
+) -> None:
+    """Both processes react to the same 300 recommendations of one user at once."""
+    ids = await record_many(service, 300)
+    procs = [_worker("feedback", pg_url, USER, ids[0], len(ids)) for _ in range(2)]
+    applied = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sum(applied) == 300  # each one exactly once, split between the processes
+    user = await service.storage.get_user(USER)
+    assert user is not None
+    assert user.rewards == 300
+    assert int(user.learner.visits.sum()) == 300  # no lost update
+
+
+async def test_a_hold_in_another_process_delays_rewards_and_loses_none(
+    service: QTuneService, pg_url: str
+) -> None:
+    ids = await record_many(service, 20)
+    proc = _worker("simulate", pg_url, USER, 30_000)
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    assert line.strip() == "held"
+    results = await asyncio.gather(*(service.feedback(mid, USER, True) for mid in ids))
+    assert all(r.applied for r in results)
+    rest = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert "done" in rest[0]
+    user = await service.storage.get_user(USER)
+    assert user is not None
+    assert int(user.learner.visits.sum()) == 30_020  # the rewards landed on top
+
+
+async def test_an_expired_lease_of_a_dead_holder_is_taken_over(
+    storage: PostgresStorage, pg_url: str
+) -> None:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(
+            "INSERT INTO user_holds VALUES ($1, 'dead:1', now() - interval '1 second')", USER
+        )
+    finally:
+        await conn.close()
+
+    async def work(rec):
+        return LearnerState.fresh(5, 0.2), "ok"
+
+    assert await asyncio.wait_for(storage.hold_and_update(USER, work), 10) == "ok"
+
+
+async def test_an_empty_database_gets_the_schema_and_reopens(pg_url: str) -> None:
+    opened = await asyncio.gather(*(PostgresStorage.open(pg_url) for _ in range(3)))
+    for st in opened:
+        await st.close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetchval("SELECT version FROM qtune_schema") == PG_SCHEMA_VERSION
+    finally:
+        await conn.close()
+
+
+async def test_a_newer_schema_is_refused_with_one_line(pg_url: str) -> None:
+    await (await PostgresStorage.open(pg_url)).close()
+    conn = await asyncpg.connect(pg_url)
+    await conn.execute("UPDATE qtune_schema SET version = 99")
+    await conn.close()
+    with pytest.raises(StorageError, match="schema version 99, newer") as err:
+        await PostgresStorage.open(pg_url)
+    assert "\n" not in str(err.value)
+
+
+async def test_a_foreign_database_is_refused(pg_url: str) -> None:
+    conn = await asyncpg.connect(pg_url)
+    await conn.execute("CREATE TABLE users (id int)")
+    await conn.close()
+    with pytest.raises(StorageError, match="not a qtune database"):
+        await PostgresStorage.open(pg_url)
+
+
+async def test_unreachable_server_and_missing_database_are_one_line(
+    pg_server: PgServer,
+) -> None:
+    with pytest.raises(StorageError, match="does not exist") as err:
+        await PostgresStorage.open(pg_server.url("no_such_db"))
+    assert "\n" not in str(err.value)
+    dead = f"postgresql://qtune:secret@127.0.0.1:{pg_server.port + 1}/x"
+    with pytest.raises(StorageError, match="cannot connect") as err:
+        await PostgresStorage.open(dead, connect_timeout=2)
+    assert "secret" not in str(err.value)
+
+
+async def test_a_restart_is_waited_out_or_reported_then_reconnected(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    st = await PostgresStorage.open(pg_url, retry_for=0.5)
+    svc = QTuneService(st, learner=make_learner("seed"), rng=np.random.default_rng(0))
+    try:
+        ids = await record_many(svc, 2)
+        await asyncio.to_thread(pg_server.pg_ctl_stop)
+        try:
+            with pytest.raises(StorageUnavailable, match="cannot reach PostgreSQL"):
+                await svc.feedback(ids[0], USER, True)
+        finally:
+            await asyncio.to_thread(pg_server.pg_ctl_start)
+        rec = await st.get_recommendation(ids[0])
+        assert rec is not None
+        assert not rec.rewarded  # the failed call changed nothing...
+        assert (await svc.feedback(ids[0], USER, True)).applied  # ...and the pool reconnected
+        st.retry_for = 30.0  # a restart shorter than the budget is simply waited out
+        restart = asyncio.create_task(asyncio.to_thread(pg_server.pg_ctl_stop))
+        await asyncio.sleep(0.2)
+        late = asyncio.create_task(svc.feedback(ids[1], USER, True))
+        await restart
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(pg_server.pg_ctl_start)
+        assert (await late).applied
+    finally:
+        await st.close()
