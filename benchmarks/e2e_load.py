@@ -3,7 +3,7 @@
     uv run python benchmarks/e2e_load.py          # 200 users (plain + /simulate); 50/200/800
     uv run python benchmarks/e2e_load.py --smoke  # a few seconds: the CI smoke check
 
-The fake Discord (``tests/e2e/fake_discord.py``) runs in this process on 127.0.0.1; the bot is
+The fake Discord (``tests/fakediscord``) runs in this process on 127.0.0.1; the bot is
 ``python -m bot`` with its settings in environment variables (``DISCORD_API_BASE``,
 ``DISCORD_GATEWAY_URL``, ``QTUNE_DB``, ``QTUNE_LOOP_LAG`` ...), exactly as an operator starts it.
 
@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import gc
 import json
@@ -63,7 +62,6 @@ import random
 import re
 import shlex
 import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
@@ -74,12 +72,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.fakediscord import FakeDiscord, WaitTimeout
+from tests.harness import THUMBS_DOWN, THUMBS_UP, BotProcess, Line, bot_environment, cpu_seconds
+from tests.harness.process import OUTPUT
 
-from tests.e2e.fake_discord import FakeDiscord  # noqa: E402
-
-THUMBS_UP = "\N{THUMBS UP SIGN}"
-THUMBS_DOWN = "\N{THUMBS DOWN SIGN}"
+OWN_REACTIONS = [THUMBS_UP, THUMBS_DOWN]
 GENRES_TYPED = ("pop", "rock", "jazz", "classical", "hip hop", "HipHop", "Rock")
 SIM_PROFILE = "pop_lover"
 MAX_EPISODES = 100_000
@@ -103,189 +100,44 @@ TARGET_LAG_MS = 100.0
 TARGET_SIM_RATIO = 2.0
 
 
-# --------------------------------------------------------------------------- the fake, timed
-class LoadFake(FakeDiscord):
-    """The e2e fake with exact timestamps and per-message signals.
+# --------------------------------------------------------------------------- the bot's log
+class BotLog:
+    """What the benchmark reads in the bot's output: loop-lag windows, errors and warnings.
 
-    The base class's ``wait_until`` re-checks every waiter on every change, which is fine for
-    tests and quadratic for 800 users; here each interaction and message gets its own event.
+    A listener on :class:`BotProcess`'s lines; :meth:`next_lag_window` wakes on new lines.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.written: dict[int, float] = {}  # interaction id -> INTERACTION_CREATE written
-        self.reaction_written: dict[tuple[int, int], float] = {}  # (message, user) -> written
-        self.reactions_done: dict[int, asyncio.Event] = {}  # message id -> bot's 👍 and 👎 in
-        self.reactions_done_at: dict[int, float] = {}
-        self.finished: dict[int, asyncio.Event] = {}  # interaction id -> followup/edit arrived
-
-    def mono(self, elapsed: float) -> float:
-        """A time from the fake's clock (seconds since start) as time.monotonic()."""
-        return self._t0 + elapsed
-
-    def event_for(self, table: dict[int, asyncio.Event], key: int) -> asyncio.Event:
-        event = table.get(key)
-        if event is None:
-            event = table[key] = asyncio.Event()
-        return event
-
-    def _before_frame(self, payload: dict[str, Any]) -> None:
-        # Timestamps taken right before the frame is written.
-        event, data = payload.get("t"), payload.get("d") or {}
-        if event == "INTERACTION_CREATE":
-            self.written[int(data["id"])] = time.monotonic()
-        elif event == "MESSAGE_REACTION_ADD" and int(data["user_id"]) != self.bot_user_id:
-            key = (int(data["message_id"]), int(data["user_id"]))
-            self.reaction_written.setdefault(key, time.monotonic())
-
-    async def _add_own_reaction(self, rec: Any, channel: str, mid: str, emoji: str) -> Any:
-        out = await super()._add_own_reaction(rec, channel, mid, emoji)
-        msg = self.messages.get(int(mid)) if mid.isdigit() else None
-        if msg is not None and all(
-            self.bot_user_id in msg.reactions.get(e, []) for e in (THUMBS_UP, THUMBS_DOWN)
-        ):
-            self.reactions_done_at.setdefault(msg.id, self.mono(rec.time))
-            self.event_for(self.reactions_done, msg.id).set()
-        return out
-
-    async def _followup(self, rec: Any, app: str, token: str) -> Any:
-        out = await super()._followup(rec, app, token)
-        self._finish(token)
-        return out
-
-    async def _edit_webhook_message(self, rec: Any, app: str, token: str, mid: str) -> Any:
-        out = await super()._edit_webhook_message(rec, app, token, mid)
-        self._finish(token)
-        return out
-
-    def _finish(self, token: str) -> None:
-        inter = self._interaction_for("", token)
-        if inter is not None:
-            self.event_for(self.finished, inter.id).set()
-
-
-# --------------------------------------------------------------------------- the bot process
-def bot_environment(fake: FakeDiscord, db: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "QTUNE_"))}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(
-        {
-            "MPLBACKEND": "Agg",
-            "PYTHONUNBUFFERED": "1",
-            "DISCORD_TOKEN": fake.token,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "QTUNE_DB": str(db),
-            "QTUNE_DEV_GUILD": str(fake.guild_id),
-            "QTUNE_GUILD_READY_TIMEOUT": "0.05",
-            # Every user sends one /nowplaying per round; a jittered schedule can put two of
-            # them closer than the default 3 s cooldown, which would be an error answer.
-            "QTUNE_COOLDOWN": "0",
-            "QTUNE_LOOP_LAG": "0.01",
-            "QTUNE_MAX_EPISODES": str(MAX_EPISODES),
-            "QTUNE_LOG_LEVEL": "INFO",
-        }
-    )
-    env.update(extra)
-    return env
-
-
-class BotProcess:
-    """The bot as a child process; its log is parsed line by line as it arrives."""
-
-    def __init__(self, command: Sequence[str], env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.command = list(command)
-        self.env = env
-        self.cwd = cwd
-        self.log_path = log
-        self.proc: asyncio.subprocess.Process | None = None
-        self.tail: collections.deque[str] = collections.deque(maxlen=60)
+    def __init__(self, bot: BotProcess) -> None:
+        self.bot = bot
         self.lines: list[tuple[float, str]] = []  # errors and warnings, with arrival time
         self.lag_windows: list[tuple[float, float]] = []  # (arrival, window max ms)
         self.lag_total_ms: float | None = None
         self.lag_overall_ms: float | None = None
-        self.connected = asyncio.Event()
-        self._line = asyncio.Event()
-        self._reader: asyncio.Task | None = None
-        self._partial = b""
-        self._out: Any = None
-        self._in: Any = None
+        bot.listeners.append(self._parse)
 
-    async def start(self) -> None:
-        # The bot writes its log to a file, not a pipe: a pipe that the (busy) driver reads
-        # late would block the bot's logging calls, and so its event loop.
-        self._out = self.log_path.open("wb")
-        self._in = self.log_path.open("rb")
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.command,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        self._reader = asyncio.create_task(self._follow(), name="bench-bot-log")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    async def _follow(self) -> None:
-        """Read the log file as it grows (every 20 ms) until the process has exited."""
-        while True:
-            exited = not self.running
-            if not self._drain():
-                if exited:
-                    break
-                await asyncio.sleep(0.02)
-        self._out.close()
-        self._in.close()
-        self._line.set()
-
-    def _drain(self) -> bool:
-        chunk = self._in.read(1 << 20)
-        if not chunk:
-            return False
-        now = time.monotonic()
-        lines = (self._partial + chunk).split(b"\n")
-        self._partial = lines.pop()
-        for raw in lines:
-            self._parse(now, raw.decode(errors="replace"))
-        self._line.set()
-        return True
-
-    def _parse(self, now: float, line: str) -> None:
-        self.tail.append(line)
-        if m := LAG_WINDOW.search(line):
-            self.lag_windows.append((now, float(m["window"])))
+    def _parse(self, line: Line) -> None:
+        if m := LAG_WINDOW.search(line.text):
+            self.lag_windows.append((line.at, float(m["window"])))
             self.lag_total_ms = float(m["total"])
-        elif m := LAG_OVERALL.search(line):
+        elif m := LAG_OVERALL.search(line.text):
             self.lag_overall_ms = float(m["total"])
-        elif "connected as" in line:
-            self.connected.set()
-        if LOG_ERROR.search(line) or LOG_WARNING.search(line):
-            self.lines.append((now, line))
+        if LOG_ERROR.search(line.text) or LOG_WARNING.search(line.text):
+            self.lines.append((line.at, line.text))
 
     async def next_lag_window(self, after: float, within: float = LAG_WINDOW_TIMEOUT) -> float:
         """Wait for a loop-lag log line that arrives after ``after``; return its arrival time."""
-        deadline = time.monotonic() + within
-        while True:
-            for arrival, _ in self.lag_windows:
-                if arrival > after:
-                    return arrival
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.running:
-                raise RuntimeError(
-                    "the bot logged no event-loop lag line (is QTUNE_LOOP_LAG supported?)"
-                )
-            self._line.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._line.wait(), min(left, 0.5))
+
+        def arrived() -> float | None:
+            return next((t for t, _ in self.lag_windows if t > after), None)
+
+        try:
+            return await self.bot.changes.wait_for(
+                arrived, within, OUTPUT, give_up=lambda: self.bot.finished
+            )
+        except TimeoutError:
+            raise RuntimeError(
+                "the bot logged no event-loop lag line (is QTUNE_LOOP_LAG supported?)"
+            ) from None
 
     def lag_between(self, start: float, end: float) -> float | None:
         """The largest window maximum among windows logged in (start, end]."""
@@ -297,49 +149,19 @@ class BotProcess:
         warnings = [ln for t, ln in self.lines if start <= t <= end and LOG_WARNING.search(ln)]
         return errors, warnings
 
-    def status(self) -> dict[str, int]:
-        """VmHWM and VmRSS of the bot process, in KiB."""
-        out: dict[str, int] = {}
-        try:
-            with open(f"/proc/{self.pid}/status") as fh:
-                for line in fh:
-                    key, _, value = line.partition(":")
-                    if key in ("VmHWM", "VmRSS"):
-                        out[key] = int(value.split()[0])
-        except OSError:
-            pass
-        return out
 
-    def reset_peak(self) -> bool:
-        """Reset VmHWM to the current RSS (Linux >= 4.0)."""
-        try:
-            with open(f"/proc/{self.pid}/clear_refs", "w") as fh:
-                fh.write("5")
-        except OSError:
-            return False
-        return True
-
-    async def stop(self, within: float = 30.0) -> int | None:
-        """SIGTERM and wait; SIGKILL after ``within`` seconds. Returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), within)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.kill()
-                await self.proc.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._reader, 5)
-        return self.proc.returncode
-
-    def describe(self) -> str:
-        rc = None if self.proc is None else self.proc.returncode
-        return f"bot process (rc={rc}), last log lines:\n  " + "\n  ".join(self.tail)
+def load_environment(fake: FakeDiscord, db: Path, extra: dict[str, str]) -> dict[str, str]:
+    return bot_environment(
+        fake,
+        db,
+        # Every user sends one /nowplaying per round; a jittered schedule can put two of
+        # them closer than the default 3 s cooldown, which would be an error answer.
+        QTUNE_COOLDOWN="0",
+        QTUNE_LOOP_LAG="0.01",
+        QTUNE_MAX_EPISODES=str(MAX_EPISODES),
+        QTUNE_LOG_LEVEL="INFO",
+        **extra,
+    )
 
 
 # --------------------------------------------------------------------------- commit watcher
@@ -486,16 +308,6 @@ def system_busy() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process, from /proc/<pid>/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); NaN for no values."""
     if not values:
@@ -576,7 +388,7 @@ class Phase:
 
     def __init__(
         self,
-        fake: LoadFake,
+        fake: FakeDiscord,
         bot: BotProcess,
         watcher: CommitWatcher,
         result: PhaseResult,
@@ -593,7 +405,7 @@ class Phase:
         self.period = period
         self.rng = rng
         self.user_base = user_base
-        self.reacted: list[tuple[int, int]] = []  # (message id, user id)
+        self.reacted: list[tuple[int, int, str]] = []  # (message id, user id, emoji)
         self.load_done = asyncio.Event()
         self.sim_grace = sim_grace
         self.sim_inflight = 0
@@ -637,8 +449,8 @@ class Phase:
             self.fatal = "no bot connected to the gateway"
             return None
         try:
-            await asyncio.wait_for(inter.responded.wait(), CALLBACK_TIMEOUT)
-        except TimeoutError:
+            await self.fake.interaction_response(inter.id, CALLBACK_TIMEOUT)
+        except WaitTimeout:
             self.r.timeouts += 1
             return None
         assert inter.callback is not None
@@ -650,8 +462,8 @@ class Phase:
         inter = await self.command("nowplaying", {"genre": genre}, uid)
         if inter is None:
             return
-        sent = fake.written.get(inter.id, fake.mono(inter.sent_at))
-        answered = fake.mono(inter.callback.time)
+        sent = fake.monotonic(inter.written_at or inter.sent_at)
+        answered = fake.monotonic(inter.callback.time)
         data = inter.callback_data
         content = str(data.get("content") or "")
         if inter.callback_type != 4 or int(data.get("flags") or 0) & 64 or "Try **" not in content:
@@ -663,18 +475,17 @@ class Phase:
             self.error("/nowplaying: no original message")
             return
         try:
-            await asyncio.wait_for(
-                fake.event_for(fake.reactions_done, mid).wait(), REACTIONS_TIMEOUT
-            )
-        except TimeoutError:
+            msg = await fake.wait_for_reactions(mid, OWN_REACTIONS, within=REACTIONS_TIMEOUT)
+        except WaitTimeout:
             self.r.timeouts += 1
             return
-        self.r.completions_ms.append((fake.reactions_done_at[mid] - sent) * 1000)
+        done = max(msg.reacted_at[(e, fake.bot_user_id)] for e in OWN_REACTIONS)
+        self.r.completions_ms.append((fake.monotonic(done) - sent) * 1000)
         await asyncio.sleep(rng.uniform(0.2, 0.8))
         emoji = THUMBS_UP if rng.random() < 0.7 else THUMBS_DOWN
         self.watcher.expect(mid)
         if await fake.user_reacts(mid, uid, emoji):
-            self.reacted.append((mid, uid))
+            self.reacted.append((mid, uid, emoji))
             self.r.reactions += 1
 
     async def sim_loop(self, uid: int) -> None:
@@ -688,13 +499,11 @@ class Phase:
             inter = await self.command("simulate", options, uid)
             if inter is None:
                 return
-            sent = fake.written.get(inter.id, started)
-            self.r.sim_defer_ms.append((fake.mono(inter.callback.time) - sent) * 1000)
+            sent = fake.monotonic(inter.written_at) if inter.written_at else started
+            self.r.sim_defer_ms.append((fake.monotonic(inter.callback.time) - sent) * 1000)
             try:
-                await asyncio.wait_for(
-                    fake.event_for(fake.finished, inter.id).wait(), SIMULATE_TIMEOUT
-                )
-            except TimeoutError:
+                await fake.final_message(inter.id, within=SIMULATE_TIMEOUT)
+            except WaitTimeout:
                 self.r.timeouts += 1
                 return
             self.sim_inflight -= 1
@@ -716,13 +525,13 @@ class Phase:
             if self.watcher.query is None and self.watcher.error is None:
                 break  # no recommendations table in the database: nothing to wait for
             await asyncio.sleep(0.05)
-        for mid, uid in self.reacted:
-            written = self.fake.reaction_written.get((mid, uid))
+        for mid, uid, emoji in self.reacted:
+            written = self.fake.messages[mid].dispatched_at.get((emoji, uid))
             seen = self.watcher.seen.get(mid)
             if written is None or seen is None:
                 self.r.commits_missing += 1
             else:
-                self.r.commits_ms.append((seen - written) * 1000)
+                self.r.commits_ms.append((seen - self.fake.monotonic(written)) * 1000)
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -745,7 +554,7 @@ class Config:
     smoke: bool = False
 
 
-async def warm_up(fake: LoadFake, bot: BotProcess, n: int, base: int) -> None:
+async def warm_up(fake: FakeDiscord, bot: BotProcess, n: int, base: int) -> None:
     """A few untimed interactions: the first ones pay for lazy imports and caches."""
     result = PhaseResult(level=0, name="warm-up", users=n, rounds=1)
     watcher = CommitWatcher(Path("/nonexistent"), 1.0)
@@ -755,8 +564,9 @@ async def warm_up(fake: LoadFake, bot: BotProcess, n: int, base: int) -> None:
 
 async def run_phase(
     cfg: Config,
-    fake: LoadFake,
+    fake: FakeDiscord,
     bot: BotProcess,
+    log: BotLog,
     watcher: CommitWatcher,
     result: PhaseResult,
     rng: random.Random,
@@ -766,14 +576,14 @@ async def run_phase(
     if cfg.align:
         # The wait for the next loop-lag window is idle time: the bot's baseline CPU.
         idle_from, idle_cpu = time.monotonic(), cpu_seconds(bot.pid)
-        window_start = await bot.next_lag_window(time.monotonic())
+        window_start = await log.next_lag_window(time.monotonic())
         idle_cpu_end, idle_s = cpu_seconds(bot.pid), time.monotonic() - idle_from
         if idle_cpu is not None and idle_cpu_end is not None and idle_s >= 1.0:
             result.bot_idle_cpu = (idle_cpu_end - idle_cpu) / idle_s
     request_mark = len(fake.requests)
     error_mark = len(fake.errors)
-    result.rss_start_kib = bot.status().get("VmRSS")
-    result.rss_peak_is_phase = bot.reset_peak()
+    result.rss_start_kib = bot.memory_kib().get("VmRSS")
+    result.rss_peak_is_phase = bot.reset_peak_memory()
     gc.collect()
     gc.disable()  # the fake keeps every request: no collector pauses on the measuring side
     probe = LagProbe()
@@ -809,20 +619,20 @@ async def run_phase(
         result.other_cpu = busy / (ended - started) - result.bot_cpu - result.driver_cpu
     with contextlib.suppress(OSError, ValueError, IndexError):
         result.load_avg = os.getloadavg()[0]
-    status = bot.status()
+    status = bot.memory_kib()
     result.rss_peak_kib = status.get("VmHWM")
     result.rss_end_kib = status.get("VmRSS")
     if phase.fatal is not None:
-        raise RuntimeError(f"{phase.fatal}\n{bot.describe()}")
+        raise RuntimeError(f"{phase.fatal}\n{bot.describe(tail=60)}")
     if cfg.align and window_start is not None:
-        window_end = await bot.next_lag_window(ended)
-        result.loop_lag_ms = bot.lag_between(window_start, window_end)
+        window_end = await log.next_lag_window(ended)
+        result.loop_lag_ms = log.lag_between(window_start, window_end)
         result.loop_lag_scope = "phase"
     for req in fake.requests[request_mark:]:
         if req.status is not None and req.status >= 400:
             result.errors.append(f"fake answered {req.status} to {req.method} {req.path}")
     result.errors += [f"fake: {e}" for e in fake.errors[error_mark:]]
-    log_errors, log_warnings = bot.problems(started, time.monotonic())
+    log_errors, log_warnings = log.problems(started, time.monotonic())
     result.errors += [f"bot log: {line}" for line in log_errors]
     result.warnings = len(log_warnings)
     if log_warnings:
@@ -836,24 +646,19 @@ async def run_level(
     """Start the fake and a fresh bot, run the plain phase (and the /simulate one), stop."""
     tmp = Path(tempfile.mkdtemp(prefix=f"qtune-bench-{users}-"))
     results: list[PhaseResult] = []
-    async with LoadFake() as fake:
-        env = bot_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
-        bot = BotProcess(cfg.bot_command, env, tmp, tmp / "bot.log")
+    async with FakeDiscord() as fake:
+        env = load_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
+        bot = BotProcess(env, tmp, command=cfg.bot_command)
+        log = BotLog(bot)
         watcher = CommitWatcher(tmp / "qtune.sqlite3", cfg.poll_ms / 1000)
         try:
             t_start = time.monotonic()
-            await bot.start()
-            ready = asyncio.create_task(fake.wait_ready(BOT_START_TIMEOUT))
-            died = asyncio.create_task(bot.proc.wait())  # type: ignore[union-attr]
-            done, _ = await asyncio.wait(
-                {ready, died}, timeout=BOT_START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in (ready, died):
-                task.cancel()
-            if ready not in done or ready.cancelled() or ready.exception() is not None:
-                raise RuntimeError(f"the bot did not connect to the fake\n{bot.describe()}")
+            try:
+                await bot.start_and_wait_ready(fake, BOT_START_TIMEOUT)
+            except AssertionError as exc:
+                raise RuntimeError(f"the bot did not connect to the fake\n{exc}") from None
             if not fake.commands.get(fake.guild_id):
-                raise RuntimeError(f"the bot synced no commands\n{bot.describe()}")
+                raise RuntimeError(f"the bot synced no commands\n{bot.describe(tail=60)}")
             print(
                 f"[{users} users] bot pid {bot.pid} connected in "
                 f"{time.monotonic() - t_start:.1f} s; data in {tmp}"
@@ -862,7 +667,7 @@ async def run_level(
             await warm_up(fake, bot, min(users, 20), 700_000_000_000_000_000)
             base = 710_000_000_000_000_000
             plain = PhaseResult(level=users, name="plain", users=users, rounds=cfg.rounds)
-            results.append(await run_phase(cfg, fake, bot, watcher, plain, rng, base))
+            results.append(await run_phase(cfg, fake, bot, log, watcher, plain, rng, base))
             print_phase(plain)
             if with_sim:
                 sim = PhaseResult(
@@ -873,9 +678,11 @@ async def run_level(
                     sim_users=cfg.sim_users,
                     sim_episodes=cfg.sim_episodes,
                 )
-                results.append(await run_phase(cfg, fake, bot, watcher, sim, rng, base + 1_000_000))
+                results.append(
+                    await run_phase(cfg, fake, bot, log, watcher, sim, rng, base + 1_000_000)
+                )
                 print_phase(sim)
-            life = bot.status().get("VmHWM")
+            life = bot.memory_kib().get("VmHWM")
         finally:
             watcher.stop()
             stopping = time.monotonic()
@@ -890,12 +697,14 @@ async def run_level(
                 f"/simulate run(s) were still computing; it was killed (exit code {rc})"
             )
         elif rc != 0:
-            raise RuntimeError(f"the bot exited with code {rc} after SIGTERM\n{bot.describe()}")
+            raise RuntimeError(
+                f"the bot exited with code {rc} after SIGTERM\n{bot.describe(tail=60)}"
+            )
         else:
             print(f"  bot stopped by SIGTERM in {stop_s:.1f} s, exit code 0")
         for res in results:
             if not cfg.align:
-                res.loop_lag_ms = bot.lag_overall_ms or bot.lag_total_ms
+                res.loop_lag_ms = log.lag_overall_ms or log.lag_total_ms
                 res.loop_lag_scope = "whole run"
             res.rss_life_kib = life if res.rss_peak_is_phase else res.rss_peak_kib
         if results and not cfg.align:

@@ -10,43 +10,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-
-from bot.engine.listeners import REWARDS, resolve_user  # noqa: E402
-from tests.e2e.conftest import THUMBS_DOWN, THUMBS_UP, running_bot  # noqa: E402
-from tests.e2e.fake_discord import FakeDiscord  # noqa: E402
+from bot.engine.listeners import REWARDS, resolve_user
+from tests.fakediscord import FakeDiscord
+from tests.harness import GENRES, REPO, THUMBS_DOWN, THUMBS_UP, bot_environment, running_bot
+from tests.harness import suggested as suggested_genre
 
 LISTENER = 420_000_000_000_000_001
-SUGGESTION = re.compile(r"Try \*\*(?P<genre>[^*]+)\*\*")
 
 
 async def make(learner: str, reactions: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     user = resolve_user("pop_lover")
-    genres = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
+    genres = GENRES
     probs = user.reward_probs(genres)
     async with FakeDiscord() as fake:
-        env = {
-            "DISCORD_TOKEN": fake.token,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "QTUNE_DB": str(Path(tempfile.mkdtemp()) / "pictures.sqlite3"),
-            "QTUNE_DEV_GUILD": str(fake.guild_id),
-            "QTUNE_GUILD_READY_TIMEOUT": "0.05",
-            "QTUNE_COOLDOWN": "0",
-            "QTUNE_LEARNER": learner,
-        }
+        db = Path(tempfile.mkdtemp()) / "pictures.sqlite3"
+        env = bot_environment(fake, db, QTUNE_COOLDOWN="0", QTUNE_LEARNER=learner)
         async with running_bot(fake, env) as qb:
             current = "Rock"
             for _ in range(reactions):
                 _, msg = await qb.nowplaying(LISTENER, current)
-                suggested = SUGGESTION.search(msg.content)["genre"]
+                suggested = suggested_genre(msg.content)
                 s, a = genres.index(current), genres.index(suggested)
                 reward = rng.choice(REWARDS, p=probs[s, a])
                 if reward != REWARDS[1]:

@@ -251,7 +251,7 @@ async def test_run_closes_gracefully_on_sigterm(tmp_path):
     import signal
     import sqlite3
 
-    from tests.e2e.fake_discord import FakeDiscord
+    from tests.fakediscord import FakeDiscord
 
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, app._logging_ready)

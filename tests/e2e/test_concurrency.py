@@ -11,8 +11,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import GENRES, SUGGESTION, THUMBS_UP, eventually, running_bot
-from tests.e2e.fake_discord import FakeDiscord
+from tests.fakediscord import FakeDiscord
+from tests.harness import GENRES, THUMBS_UP, running_bot, suggested
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,7 +32,7 @@ async def test_forty_users_then_one_user_25_reactions(
         )
         messages = [msg for _, msg in results]
         assert len({m.id for m in messages}) == len(USERS)
-        actions = [SUGGESTION.search(m.content).group("genre") for m in messages]
+        actions = [suggested(m.content) for m in messages]
 
         # All of them react 👍 at once.
         delivered = await asyncio.gather(
@@ -44,7 +44,7 @@ async def test_forty_users_then_one_user_25_reactions(
             counts = [await qb.rewards(u) for u in USERS]
             return all(c >= 1 for c in counts)
 
-        await eventually(all_rewarded, within=20, what="40 rewards", dump=fake.dump)
+        await qb.eventually(all_rewarded, within=20, what="40 rewards")
         for user, state, action in zip(USERS, genres, actions, strict=True):
             view = await qb.service.table(user)
             assert view.rewards == 1, f"user {user}: {view.rewards} rewards"
@@ -68,7 +68,7 @@ async def test_forty_users_then_one_user_25_reactions(
         async def heavy_rewarded() -> bool:
             return await qb.rewards(HEAVY_USER) >= 25
 
-        await eventually(heavy_rewarded, within=20, what="25 rewards", dump=fake.dump)
+        await qb.eventually(heavy_rewarded, within=20, what="25 rewards")
         view = await qb.service.table(HEAVY_USER)
         assert view.rewards == 25
         assert view.epsilon == pytest.approx(0.995**25)

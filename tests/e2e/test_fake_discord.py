@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.e2e.fake_discord import FakeDiscord
+from tests.fakediscord import FakeDiscord
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,27 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import (
-    GENRES,
-    SUGGESTION,
-    THUMBS_DOWN,
-    THUMBS_UP,
-    eventually,
-    running_bot,
-)
-from tests.e2e.fake_discord import FakeDiscord
+from tests.fakediscord import FakeDiscord
+from tests.harness import GENRES, THUMBS_DOWN, THUMBS_UP, running_bot, suggested
 
 pytestmark = pytest.mark.timeout(45)
 
 ALICE = 310_000_000_000_000_001
 BOB = 310_000_000_000_000_002
 OTHER_BOT = 310_000_000_000_000_003
-
-
-def suggested(content: str) -> str:
-    match = SUGGESTION.search(content)
-    assert match, f"the reply names no suggested genre: {content!r}"
-    return match.group("genre")
 
 
 async def test_full_loop(fake: FakeDiscord, bot_env: dict[str, str], debug_logs) -> None:
@@ -52,9 +39,7 @@ async def test_full_loop(fake: FakeDiscord, bot_env: dict[str, str], debug_logs)
         assert before.epsilon == pytest.approx(1.0)
 
         assert await fake.user_reacts(msg.id, ALICE, THUMBS_UP)
-        after = await eventually(
-            lambda: _table_with_rewards(qb, ALICE, 1), what="the 👍 reward", dump=fake.dump
-        )
+        after = await qb.eventually(lambda: _table_with_rewards(qb, ALICE, 1), what="the 👍 reward")
         genres = list(after.genres)
         expected = np.zeros_like(after.q)
         expected[genres.index("Rock"), genres.index(action)] = 1.0
@@ -84,7 +69,7 @@ async def test_ignored_reactions(fake: FakeDiscord, bot_env: dict[str, str], deb
     async with running_bot(fake, bot_env) as qb:
         _, msg = await qb.nowplaying(ALICE, "rock")
         # Discord echoed the bot's own 👍 and 👎: both must have been ignored.
-        await eventually(
+        await qb.eventually(
             lambda: _ge(ignored_lines(debug_logs, msg.id), 2), what="own reactions ignored"
         )
         fresh = await qb.service.table(ALICE)
@@ -99,10 +84,9 @@ async def test_ignored_reactions(fake: FakeDiscord, bot_env: dict[str, str], deb
             assert await fake.user_reacts(msg.id, user, emoji)
         # The bot itself, once more (as Discord would echo it).
         await fake.dispatch_reaction(msg.id, fake.bot_user_id, THUMBS_UP)
-        await eventually(
+        await qb.eventually(
             lambda: _ge(ignored_lines(debug_logs, msg.id), seen + 4),
             what="four more ignored reactions",
-            dump=fake.dump,
         )
         unchanged = await qb.service.table(ALICE)
         np.testing.assert_array_equal(unchanged.q, fresh.q)
@@ -112,13 +96,12 @@ async def test_ignored_reactions(fake: FakeDiscord, bot_env: dict[str, str], deb
 
         # The requester's first 👍 counts; a second reaction (👎) does not.
         assert await fake.user_reacts(msg.id, ALICE, THUMBS_UP)
-        first = await eventually(lambda: _table_with_rewards(qb, ALICE, 1), dump=fake.dump)
+        first = await qb.eventually(lambda: _table_with_rewards(qb, ALICE, 1))
         seen = ignored_lines(debug_logs, msg.id)
         assert await fake.user_reacts(msg.id, ALICE, THUMBS_DOWN)
-        await eventually(
+        await qb.eventually(
             lambda: _ge(ignored_lines(debug_logs, msg.id), seen + 1),
             what="the second reaction ignored",
-            dump=fake.dump,
         )
         second = await qb.service.table(ALICE)
         np.testing.assert_array_equal(second.q, first.q)
@@ -166,7 +149,7 @@ async def test_reset_with_the_confirmation_button(
     async with running_bot(fake, bot_env) as qb:
         _, msg = await qb.nowplaying(ALICE, "rock")
         assert await fake.user_reacts(msg.id, ALICE, THUMBS_UP)
-        await eventually(lambda: _table_with_rewards(qb, ALICE, 1), dump=fake.dump)
+        await qb.eventually(lambda: _table_with_rewards(qb, ALICE, 1))
 
         inter = await fake.send_command("reset", user_id=ALICE)
         await fake.interaction_response(inter.id)
@@ -203,6 +186,6 @@ async def test_gateway_resume_keeps_learning(fake: FakeDiscord, bot_env: dict[st
         )
         assert "RESUMED" in "\n".join(fake.log)
         assert await fake.user_reacts(msg.id, ALICE, THUMBS_DOWN)
-        view = await eventually(lambda: _table_with_rewards(qb, ALICE, 1), dump=fake.dump)
+        view = await qb.eventually(lambda: _table_with_rewards(qb, ALICE, 1))
         order = list(view.genres)
         assert view.q[order.index("Classical")].sum() == pytest.approx(-0.5)  # 0.1 * (-5)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import running_bot
-from tests.e2e.fake_discord import FakeDiscord, Interaction
+from tests.fakediscord import FakeDiscord, Interaction
+from tests.harness import running_bot
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,21 +34,7 @@ async def push(
     dm: bool = False,
 ) -> Interaction:
     """An INTERACTION_CREATE for ``/name`` carrying exactly ``options``."""
-    schema = fake._command_schema(name, fake.guild_id)
-    assert schema is not None, f"/{name} was not synced\n{fake.dump()}"
-    data: dict[str, Any] = {"id": schema["id"], "name": name, "type": 1, "options": options}
-    if schema.get("guild_id"):
-        data["guild_id"] = schema["guild_id"]
-    if resolved is not None:
-        data["resolved"] = resolved
-    payload = fake._base_interaction(2, MALLORY, data)
-    if dm:  # what Discord sends for a command used in a direct message
-        for key in ("guild_id", "member", "guild_locale"):
-            payload.pop(key, None)
-        payload["user"] = fake.user_payload(MALLORY)
-        payload["channel"] = {"id": payload["channel_id"], "type": 1}
-        payload["context"] = 1
-    return await fake._push_interaction(payload, name, MALLORY)
+    return await fake.send_raw_command(name, options, user_id=MALLORY, resolved=resolved, dm=dm)
 
 
 SIMULATE_OK = option("user", 3, "pop_lover")

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import eventually, running_bot
-from tests.e2e.fake_discord import FakeDiscord, Message
+from tests.fakediscord import FakeDiscord, Message
+from tests.harness import running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,7 +44,7 @@ async def test_qtable_png(fake: FakeDiscord, bot_env: dict[str, str]) -> None:
     async with running_bot(fake, bot_env) as qb:
         _, suggestion = await qb.nowplaying(CAROL, "jazz")
         assert await fake.user_reacts(suggestion.id, CAROL, "👍")
-        await eventually(lambda: qb.rewards(CAROL), what="the 👍 reward", dump=fake.dump)
+        await qb.eventually(lambda: qb.rewards(CAROL), what="the 👍 reward")
         inter = await fake.send_command("qtable", user_id=CAROL)
         await fake.interaction_response(inter.id)
         msg = await fake.final_message(inter.id, within=20)

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SUGGESTION, THUMBS_UP, eventually, running_bot
-from tests.e2e.fake_discord import FakeDiscord
+from tests.fakediscord import FakeDiscord
+from tests.harness import SUGGESTION, THUMBS_UP, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,7 +30,7 @@ async def test_nowplaying_says_why_in_words(fake: FakeDiscord, bot_env: dict[str
         assert reason_of(first.content) == "A first guess: you haven't rated any suggestion yet."
         liked = SUGGESTION.search(first.content).group("genre")
         assert await fake.user_reacts(first.id, ERIN, THUMBS_UP)
-        await eventually(lambda: qb.rewards(ERIN), what="the 👍", dump=fake.dump)
+        await qb.eventually(lambda: qb.rewards(ERIN), what="the 👍")
         # The seed learner with ε ≈ 1 explores often; wait for a greedy pick of the liked genre.
         for _ in range(60):
             _, msg = await qb.nowplaying(ERIN, "classical")

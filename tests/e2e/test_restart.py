@@ -14,37 +14,14 @@ import sqlite3
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import (
-    SUGGESTION,
-    THUMBS_DOWN,
-    THUMBS_UP,
-    BotProcess,
-    open_service_for,
-)
-from tests.e2e.fake_discord import FakeDiscord, Interaction, Message
-from tests.e2e.test_startup import start_and_wait_ready
+from tests.fakediscord import FakeDiscord
+from tests.harness import THUMBS_DOWN, THUMBS_UP, nowplaying, open_service_for, suggested
 
 pytestmark = pytest.mark.timeout(60)
 
 ERIN = 340_000_000_000_000_001
 FRANK = 340_000_000_000_000_002
 CROWD = [341_000_000_000_000_000 + i for i in range(30)]
-
-
-async def nowplaying(
-    fake: FakeDiscord, proc: BotProcess, user_id: int, genre: str
-) -> tuple[Interaction, Message]:
-    inter = await fake.send_command("nowplaying", {"genre": genre}, user_id=user_id)
-    await fake.interaction_response(inter.id, within=10)
-    assert inter.callback_type == 4, proc.describe()
-    msg = await fake.wait_for_reactions(inter.original_message_id, [THUMBS_UP, THUMBS_DOWN])
-    return inter, msg
-
-
-def suggested(msg: Message) -> str:
-    match = SUGGESTION.search(msg.content)
-    assert match, msg.content
-    return match.group("genre")
 
 
 async def stored_tables(env: dict[str, str], users: list[int]) -> dict[int, object]:
@@ -59,9 +36,9 @@ async def test_sigterm_and_reactions_while_down(
     fake: FakeDiscord, bot_env: dict[str, str], processes
 ) -> None:
     env = {**bot_env, "QTUNE_LOG_LEVEL": "INFO"}
-    first = await start_and_wait_ready(fake, processes, env)
-    _, erin_msg = await nowplaying(fake, first, ERIN, "jazz")
-    _, frank_msg = await nowplaying(fake, first, FRANK, "pop")
+    first = await processes(env, ready=fake)
+    _, erin_msg = await nowplaying(fake, ERIN, "jazz")
+    _, frank_msg = await nowplaying(fake, FRANK, "pop")
     assert await first.terminate() == 0, first.describe()
     await fake.wait_disconnected()
 
@@ -69,7 +46,7 @@ async def test_sigterm_and_reactions_while_down(
     assert not await fake.user_reacts(erin_msg.id, ERIN, THUMBS_UP)
 
     mark = len(fake.requests)
-    second = await start_and_wait_ready(fake, processes, env)
+    second = await processes(env, ready=fake)
     # Start-up reconciliation reads the reactions of the pending recommendations.
     await fake.wait_for_request(
         lambda r: r.method == "GET" and f"/messages/{erin_msg.id}/reactions/" in r.path,
@@ -88,21 +65,19 @@ async def test_sigterm_and_reactions_while_down(
     assert frank.rewards == 1, second.describe()
     order = list(erin.genres)
     expected = np.zeros_like(erin.q)
-    expected[order.index("Jazz"), order.index(suggested(erin_msg))] = 1.0  # 0.1 * (+10)
+    expected[order.index("Jazz"), order.index(suggested(erin_msg.content))] = 1.0  # 0.1 * (+10)
     np.testing.assert_allclose(erin.q, expected, atol=1e-12)
     expected = np.zeros_like(frank.q)
-    expected[order.index("Pop"), order.index(suggested(frank_msg))] = -0.5  # 0.1 * (-5)
+    expected[order.index("Pop"), order.index(suggested(frank_msg.content))] = -0.5  # 0.1 * (-5)
     np.testing.assert_allclose(frank.q, expected, atol=1e-12)
 
 
 async def test_kill_9_mid_stream(fake: FakeDiscord, bot_env: dict[str, str], processes) -> None:
     env = {**bot_env, "QTUNE_LOG_LEVEL": "INFO"}
     db_path = env["QTUNE_DB"]
-    first = await start_and_wait_ready(fake, processes, env)
+    first = await processes(env, ready=fake)
     genres = ["pop", "rock", "jazz", "classical", "hiphop"]
-    made = await asyncio.gather(
-        *(nowplaying(fake, first, u, genres[i % 5]) for i, u in enumerate(CROWD))
-    )
+    made = await asyncio.gather(*(nowplaying(fake, u, genres[i % 5]) for i, u in enumerate(CROWD)))
     messages = [msg for _, msg in made]
 
     # A stream of reactions: ten applied one after the other, then ten more sent at once
@@ -123,7 +98,7 @@ async def test_kill_9_mid_stream(fake: FakeDiscord, bot_env: dict[str, str], pro
     for msg, user in zip(messages[20:], CROWD[20:], strict=True):
         assert not await fake.user_reacts(msg.id, user, THUMBS_UP)
 
-    second = await start_and_wait_ready(fake, processes, env)
+    second = await processes(env, ready=fake)
     await second.wait_output(r"start-up catch-up", within=20)
     assert await second.terminate() == 0, second.describe()
     caught_up = re.search(r"start-up catch-up: (\d+) of (\d+)", second.output)

@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
-from tests.e2e.conftest import BotProcess
-from tests.e2e.fake_discord import FakeDiscord
+from tests.fakediscord import FakeDiscord
+from tests.harness import BotProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,32 +27,10 @@ def command_syncs(fake: FakeDiscord, since: int = 0) -> list:
     ]
 
 
-async def start_and_wait_ready(fake: FakeDiscord, spawn, env: dict[str, str]) -> BotProcess:
-    """Start ``python -m bot`` and wait until it identified and logged that it is ready."""
-    sessions = len(fake.sessions)
-    proc = await spawn(env)
-    identified = asyncio.ensure_future(
-        fake.wait_until(
-            lambda: any(s.identified for s in fake.sessions[sessions:]),
-            within=20,
-            what="the bot to identify on the gateway",
-        )
-    )
-    exited = asyncio.ensure_future(proc.proc.wait())
-    await asyncio.wait({identified, exited}, return_when=asyncio.FIRST_COMPLETED)
-    if not identified.done():
-        identified.cancel()
-        raise AssertionError(f"the bot exited before identifying\n{proc.describe()}")
-    exited.cancel()
-    identified.result()
-    await proc.wait_output(r"connected as", within=10)
-    return proc
-
-
 async def test_startup_syncs_once_and_hides_the_token(
     fake: FakeDiscord, bot_env: dict[str, str], processes
 ) -> None:
-    first = await start_and_wait_ready(fake, processes, bot_env)
+    first = await processes(bot_env, ready=fake)
     syncs = command_syncs(fake)
     assert len(syncs) == 1, fake.dump()
     assert syncs[0].path == f"/applications/{fake.application_id}/guilds/{fake.guild_id}/commands"
@@ -65,7 +43,7 @@ async def test_startup_syncs_once_and_hides_the_token(
     assert await first.terminate() == 0, first.describe()
 
     mark = len(fake.requests)
-    second = await start_and_wait_ready(fake, processes, bot_env)
+    second = await processes(bot_env, ready=fake)
     assert command_syncs(fake, mark) == [], "unchanged commands were synced again"
     assert await second.terminate() == 0, second.describe()
 
