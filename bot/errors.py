@@ -17,3 +17,15 @@ class InvalidRequest(QTuneError):
 
 class Cancelled(QTuneError):
     """Long work (a simulation) stopped because the bot is shutting down; nothing was saved."""
+
+
+class StorageError(Exception):
+    """The database cannot be used: corrupt, newer schema, unwritable, unreachable.
+
+    Deliberately not a :class:`QTuneError`: its text is for the operator's log, not for a
+    user. When the database fails at start the CLI prints it as one line (exit 2); when it
+    fails while serving, the cogs log it with its cause and answer "try again in a moment".
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

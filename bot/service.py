@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bot.engine.learners import Learner, make_learner
-from bot.engine.listeners import ProfileError, resolve_user
+from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
 from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
@@ -27,6 +27,9 @@ from bot.workers import BrokenProcessPool, CpuPool
 from storage.base import Recommendation, SkipReward, Storage, UserRecord
 
 T = TypeVar("T")
+SIMULATED_USERS: tuple[str, ...] = ("generic", *BUILTIN_PROFILES)
+"""The simulated listeners anyone may name. Profile files are for the operator only: a
+path from Discord would let any user make the bot read the server's files."""
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
@@ -233,21 +236,49 @@ class QTuneService:
 
         out = await self.storage.apply_reward(message_id, user_id, step)
         rec = out.recommendation
-        if out.status != "applied" or rec is None:
+        if out.status != "applied" or rec is None or out.value is None:
             return FeedbackResult(False, out.status)
         td, epsilon = out.value
         return FeedbackResult(True, "applied", rec.state, rec.action, reward, td, epsilon)
 
-    async def simulate(
-        self, user_id: int, user_spec: str, episodes: int, seed: int | None = None
-    ) -> SimulationReport:
-        """Pretrain the user's stored table in place against a simulated listener."""
+    def check_simulation(self, user_spec: str, episodes: int, *, allow_files: bool = False) -> str:
+        """The simulated listener to use, or :class:`InvalidRequest` in plain words.
+
+        Adapters call it before they start a cooldown or defer, so a typo costs nothing.
+        """
         if isinstance(episodes, bool) or not isinstance(episodes, int):
             raise InvalidRequest(f"episodes must be a whole number, got {episodes!r}")
         if not 1 <= episodes <= self.max_episodes:
-            raise InvalidRequest(f"episodes must be between 1 and {self.max_episodes:,}")
+            raise InvalidRequest(
+                f"episodes must be between 1 and {self.max_episodes:,}; got {episodes:,}."
+            )
+        if allow_files:
+            return user_spec.strip()
+        name = user_spec.strip().lower()
+        if name not in SIMULATED_USERS:
+            raise InvalidRequest(
+                f"Unknown simulated listener {user_spec.strip()[:40]!r}. "
+                f"Choose one of: {', '.join(SIMULATED_USERS)}."
+            )
+        return name
+
+    async def simulate(
+        self,
+        user_id: int,
+        user_spec: str,
+        episodes: int,
+        seed: int | None = None,
+        *,
+        allow_files: bool = False,
+    ) -> SimulationReport:
+        """Pretrain the user's stored table in place against a simulated listener.
+
+        ``user_spec`` is one of :data:`SIMULATED_USERS`; only the operator's own tools pass
+        ``allow_files=True`` to name a profile file.
+        """
+        name = self.check_simulation(user_spec, episodes, allow_files=allow_files)
         try:
-            sim = resolve_user(user_spec, self.genres)
+            sim = resolve_user(name, self.genres)
         except (ProfileError, OSError) as exc:
             raise InvalidRequest(str(exc).splitlines()[0] if str(exc) else "unknown user") from None
         rng = np.random.default_rng(seed if seed is not None else self.rng.integers(2**63))

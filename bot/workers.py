@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("qtune.workers")
 
 __all__ = ["BrokenProcessPool", "CpuPool", "render_curve_png", "render_qtable_png"]
 
@@ -61,6 +63,11 @@ class CpuPool:
             if self._pool is pool:
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
+                if not self._closed:
+                    log.warning(
+                        "the worker process died running %s; a new one starts with the next call",
+                        getattr(fn, "__name__", fn),
+                    )
             raise
 
     def terminate(self) -> None:

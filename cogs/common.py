@@ -1,4 +1,4 @@
-"""What every cog shares: the reaction emoji, per-user cooldowns and error wording.
+"""What every cog shares: the reaction emoji, the cooldown check and the error policy.
 
 Cogs are thin adapters: they parse Discord's arguments, call the service and format its
 answer. No learning rule lives here.
@@ -8,13 +8,31 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
-from bot.errors import QTuneError
+from bot.app.cooldowns import Cooldowns
+from bot.errors import QTuneError, StorageError
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
+    from bot.service import QTuneService
+
+__all__ = [
+    "DATABASE_DOWN",
+    "REACTIONS",
+    "SOMETHING_WRONG",
+    "THUMBS_DOWN",
+    "THUMBS_UP",
+    "Cooldowns",
+    "enforce_cooldown",
+    "error_message",
+    "report_error",
+    "send_ephemeral",
+    "service_of",
+]
 
 log = logging.getLogger("qtune.cogs")
 
@@ -24,31 +42,7 @@ REACTIONS: dict[str, bool] = {THUMBS_UP: True, THUMBS_DOWN: False}
 """Emoji → liked. Anything else is not feedback."""
 
 SOMETHING_WRONG = "Something went wrong on my side. It has been logged; please try again."
-
-
-class Cooldowns:
-    """Per-user, per-command cooldowns owned by one bot (monotonic clock, not Discord ids).
-
-    ``hit`` returns ``None`` when the call may go ahead (and starts the cooldown), or the
-    seconds left. A ``per`` of 0 disables cooldowns.
-    """
-
-    def __init__(self, per: float, clock=time.monotonic) -> None:
-        self.per = float(per)
-        self._clock = clock
-        self._until: dict[tuple[str, int], float] = {}
-
-    def hit(self, command: str, user_id: int) -> float | None:
-        if self.per <= 0:
-            return None
-        now = self._clock()
-        if len(self._until) > 4096:  # forget expired entries now and then
-            self._until = {k: t for k, t in self._until.items() if t > now}
-        until = self._until.get((command, user_id))
-        if until is not None and until > now:
-            return until - now
-        self._until[(command, user_id)] = now + self.per
-        return None
+DATABASE_DOWN = "I can't reach my database; try again in a moment."
 
 
 def enforce_cooldown(interaction: discord.Interaction, command: str) -> None:
@@ -69,14 +63,22 @@ def _permission_words(names: list[str]) -> str:
     return " and ".join(words) or "a special"
 
 
-def error_message(error: BaseException) -> str | None:
-    """Plain words for an expected error, or ``None`` for an unexpected one."""
+def original_error(error: BaseException) -> BaseException:
+    """The exception a command raised, unwrapped from discord.py's wrappers."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         original = getattr(error, "original", None) or error.__cause__
-        if isinstance(original, QTuneError):
-            return str(original)
-    if isinstance(error, QTuneError):
-        return str(error)
+        if original is not None:
+            return original
+    return error
+
+
+def error_message(error: BaseException) -> str | None:
+    """Plain words for an expected error, or ``None`` for an unexpected one."""
+    original = original_error(error)
+    if isinstance(original, QTuneError):
+        return str(original)
+    if isinstance(original, StorageError):
+        return DATABASE_DOWN
     if isinstance(error, app_commands.CommandOnCooldown):
         wait = max(1, math.ceil(error.retry_after))
         return f"You're going a little fast. Try again in {wait} s."
@@ -111,27 +113,29 @@ async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: 
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
-    """The tree's error policy: expected errors in plain words, the rest logged in full."""
+    """The one error policy of every command and view.
+
+    Expected errors are answered in plain words; a database failure is logged at WARNING
+    with its cause and answered "try again in a moment"; anything else is logged in full
+    and answered with an apology. Every answer is ephemeral.
+    """
     message = error_message(error)
+    original = original_error(error)
     command = interaction.command.qualified_name if interaction.command else "?"
-    if message is None:
-        original = getattr(error, "original", error)
-        log.error(
-            "unexpected error in /%s for user %s",
-            command,
-            interaction.user.id if interaction.user else "?",
-            exc_info=(type(original), original, original.__traceback__),
+    user = interaction.user.id if interaction.user else "?"
+    cause = (type(original), original, original.__traceback__)
+    if isinstance(original, StorageError):
+        log.warning(
+            "/%s for user %s: the database failed: %s", command, user, original, exc_info=cause
         )
+    elif message is None:
+        log.error("unexpected error in /%s for user %s", command, user, exc_info=cause)
         message = SOMETHING_WRONG
     else:
         log.debug("/%s answered with an error: %s", command, message)
-    await send_ephemeral(interaction, message)
+    await send_ephemeral(interaction, message or SOMETHING_WRONG)
 
 
-def service_of(interaction_or_bot: Any):
-    """The QTuneService of the bot behind an interaction (or of a bot)."""
-    bot = getattr(interaction_or_bot, "client", interaction_or_bot)
-    service = getattr(bot, "service", None)
-    if service is None:
-        raise QTuneError("I'm still starting up. Please try again in a few seconds.")
-    return service
+def service_of(bot: QTuneBot) -> QTuneService:
+    """The service of a bot (kept for the cogs' brevity; the bot is given one at birth)."""
+    return bot.service

@@ -1,21 +1,18 @@
-"""/nowplaying and the 👍/👎 reactions that turn into rewards."""
+"""/nowplaying: suggest the next genre and put 👍/👎 under it (cogs.reactions listens)."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.common import (
-    REACTIONS,
-    THUMBS_DOWN,
-    THUMBS_UP,
-    enforce_cooldown,
-    send_ephemeral,
-    service_of,
-)
+from cogs.common import THUMBS_DOWN, THUMBS_UP, enforce_cooldown, send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
 
 log = logging.getLogger("qtune.cogs.recommend")
 
@@ -31,9 +28,9 @@ def suggestion_text(state: str, action: str, reason: str) -> str:
 
 
 class Recommend(commands.Cog):
-    """Suggest a genre and learn from the requester's reaction."""
+    """Suggest a genre; the requester's reaction is handled by ``cogs.reactions``."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(
@@ -42,10 +39,10 @@ class Recommend(commands.Cog):
     @app_commands.describe(genre="The genre you're listening to now")
     @app_commands.guild_only()
     async def nowplaying(self, interaction: discord.Interaction, genre: str) -> None:
-        service = service_of(self.bot)
+        service = self.bot.service
         state = service.parse_genre(genre)  # UnknownGenre → the tree's error handler
         enforce_cooldown(interaction, "nowplaying")
-        async with self.bot.activity():
+        async with self.bot.in_flight.hold():
             suggestion = await service.recommend(interaction.user.id, state)
             await interaction.response.send_message(
                 suggestion_text(suggestion.state, suggestion.action, suggestion.reason),
@@ -70,9 +67,7 @@ class Recommend(commands.Cog):
     async def genre_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        service = getattr(self.bot, "service", None)
-        if service is None:
-            return []
+        service = self.bot.service
         typed = current.strip().casefold()
         genres = [g for g in service.genres if typed in g.casefold()]
         if not genres:
@@ -82,51 +77,6 @@ class Recommend(commands.Cog):
                 genres = []
         return [app_commands.Choice(name=g, value=g) for g in genres[:25]]
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        me = self.bot.user
-        emoji = str(payload.emoji)
-        if me is not None and payload.user_id == me.id:
-            log.debug("ignored reaction %s on %s: the bot's own", emoji, payload.message_id)
-            return
-        if payload.member is not None and payload.member.bot:
-            log.debug("ignored reaction %s on %s: by a bot", emoji, payload.message_id)
-            return
-        liked = REACTIONS.get(emoji)
-        if liked is None:
-            log.debug("ignored reaction %s on %s: not feedback", emoji, payload.message_id)
-            return
-        author = payload.message_author_id
-        if me is not None and author is not None and author != me.id:
-            log.debug("ignored reaction on %s: not the bot's message", payload.message_id)
-            return
-        try:
-            async with self.bot.activity():
-                result = await service_of(self.bot).feedback(
-                    payload.message_id, payload.user_id, liked
-                )
-        except Exception:
-            log.exception("feedback for message %s failed", payload.message_id)
-            return
-        if result.applied:
-            log.info(
-                "reward %+g from user %s: %s → %s (TD error %+.3f, ε %.3f)",
-                result.reward,
-                payload.user_id,
-                result.state,
-                result.action,
-                result.td_error,
-                result.epsilon,
-            )
-        else:
-            log.debug(
-                "ignored reaction %s on %s by %s: %s",
-                emoji,
-                payload.message_id,
-                payload.user_id,
-                result.reason,
-            )
 
-
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Recommend(bot))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.common import report_error, service_of
+from cogs.common import report_error
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
 
 log = logging.getLogger("qtune.cogs.reset")
 
@@ -22,15 +26,15 @@ def done_message(deleted: bool) -> str:
     return "There was nothing to delete: I haven't learned anything about you yet."
 
 
-async def do_reset(bot, user_id: int) -> bool:
-    async with bot.activity():
-        return await service_of(bot).reset(user_id)
+async def do_reset(bot: QTuneBot, user_id: int) -> bool:
+    async with bot.in_flight.hold():
+        return await bot.service.reset(user_id)
 
 
 class ConfirmReset(discord.ui.View):
     """Two buttons, usable only by the person who asked."""
 
-    def __init__(self, bot, owner_id: int, origin: discord.Interaction) -> None:
+    def __init__(self, bot: QTuneBot, owner_id: int, origin: discord.Interaction) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT)
         self.bot = bot
         self.owner_id = owner_id
@@ -44,13 +48,17 @@ class ConfirmReset(discord.ui.View):
         return False
 
     @discord.ui.button(label="Delete my data", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
+    async def confirm(
+        self, interaction: discord.Interaction, _button: discord.ui.Button[ConfirmReset]
+    ) -> None:
         self.stop()
         self.result = await do_reset(self.bot, self.owner_id)
         await interaction.response.edit_message(content=done_message(self.result), view=None)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
+    async def cancel(
+        self, interaction: discord.Interaction, _button: discord.ui.Button[ConfirmReset]
+    ) -> None:
         self.stop()
         self.result = False
         await interaction.response.edit_message(content="Cancelled: nothing deleted.", view=None)
@@ -62,13 +70,16 @@ class ConfirmReset(discord.ui.View):
             )
 
     async def on_error(
-        self, interaction: discord.Interaction, error: Exception, _item: discord.ui.Item
+        self,
+        interaction: discord.Interaction,
+        error: Exception,
+        _item: discord.ui.Item[ConfirmReset],
     ) -> None:
         await report_error(interaction, error)
 
 
 class Reset(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="reset", description="Delete what I've learned about you")
@@ -86,5 +97,5 @@ class Reset(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Reset(bot))

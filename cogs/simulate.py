@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine.listeners import BUILTIN_PROFILES
 from bot.errors import InvalidRequest
 from bot.render.text import format_policy
+from bot.service import SIMULATED_USERS, SimulationReport
 from bot.workers import render_curve_png
-from cogs.common import enforce_cooldown, service_of
+from cogs.common import enforce_cooldown
 
-HARD_CAP = 100_000
-SIMULATED_USERS = ("generic", *BUILTIN_PROFILES)
-"""Only these: a path to a profile file would let Discord users read the server's files."""
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
+
+HARD_CAP = 100_000  # Discord's own range check; the service enforces QTUNE_MAX_EPISODES
 
 
-def check_request(user: str, episodes: int, cap: int) -> str:
-    """The simulated user's name, or InvalidRequest in plain words."""
+def whole_episodes(episodes: object) -> int:
+    """The episodes option as sent; a hostile client can send any JSON value."""
     if isinstance(episodes, bool) or not isinstance(episodes, int):
         raise InvalidRequest("The episodes option must be a whole number.")
-    name = str(user).strip().lower()
-    if name not in SIMULATED_USERS:
-        raise InvalidRequest(
-            f"Unknown simulated listener {user!r}. Choose one of: {', '.join(SIMULATED_USERS)}."
-        )
-    if not 1 <= episodes <= cap:
-        raise InvalidRequest(f"episodes must be between 1 and {cap:,}; got {episodes:,}.")
-    return name
+    return episodes
 
 
-def report_message(report) -> str:
+def report_message(report: SimulationReport) -> str:
     return (
         f"Trained your table against **{report.user}** for {report.episodes:,} steps.\n"
         f"Mean reward {report.mean_reward:.2f} (last 100 steps: "
@@ -45,7 +40,7 @@ def report_message(report) -> str:
 class Simulate(commands.Cog):
     """Pretraining, off the event loop."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(
@@ -62,12 +57,12 @@ class Simulate(commands.Cog):
         user: str,
         episodes: app_commands.Range[int, 1, HARD_CAP],
     ) -> None:
-        cap = min(HARD_CAP, getattr(self.bot.settings, "max_episodes", HARD_CAP))
-        name = check_request(user, episodes, cap)
+        service = self.bot.service
+        # Checked before the cooldown starts: a typo costs nothing.
+        name = service.check_simulation(str(user), whole_episodes(episodes))
         enforce_cooldown(interaction, "simulate")
-        service = service_of(self.bot)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.activity():
+        async with self.bot.in_flight.hold():
             report = await service.simulate(interaction.user.id, name, int(episodes))
         title = f"{report.user}: {report.episodes:,} steps"
         png = await service.run_cpu(render_curve_png, report.rewards, title)
@@ -76,5 +71,5 @@ class Simulate(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Simulate(bot))

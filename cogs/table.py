@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.render.text import format_q_table, table_summary
+from bot.service import TableView
 from bot.workers import render_qtable_png
-from cogs.common import send_ephemeral, service_of
+from cogs.common import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
 
 MAX_TEXT = 1800  # Discord allows 2000 characters per message
 
 
-def table_message(name: str, view) -> str:
+def table_message(name: str, view: TableView) -> str:
     text = format_q_table(view.genres, view.q, view.policy)
     body = f"```\n{text}\n```" if len(text) <= MAX_TEXT else "(table too wide for text; see image)"
     return f"**Q-table for {name}** · {table_summary(view)}\n{body}\n-# * = best next genre"
@@ -38,7 +43,7 @@ def no_data_message(name: str, own: bool) -> str:
 class Table(commands.Cog):
     """Show what the bot has learned about a listener."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="qtable", description="Show what I've learned about your taste")
@@ -57,10 +62,10 @@ class Table(commands.Cog):
             perms = interaction.permissions
             if interaction.guild_id is None or not perms.manage_guild:
                 raise app_commands.MissingPermissions(["manage_guild"])
-        service = service_of(self.bot)
+        service = self.bot.service
         name = display_name(target)
         await interaction.response.defer(ephemeral=not public, thinking=True)
-        async with self.bot.activity():
+        async with self.bot.in_flight.hold():
             view = await service.table(target.id)
         if not view.learned:
             own = target.id == interaction.user.id
@@ -74,5 +79,5 @@ class Table(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Table(bot))

@@ -21,16 +21,21 @@ from typing import Generic, Literal, TypeVar
 import numpy as np
 
 from bot.engine.qlearning import LearnerState
-from bot.errors import QTuneError
+from bot.errors import StorageError
+
+__all__ = [
+    "Recommendation",
+    "RewardOutcome",
+    "RewardStep",
+    "SkipReward",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "UserRecord",
+    "adapt_record",
+]
 
 T = TypeVar("T")
-
-
-class StorageError(QTuneError):
-    """The database cannot be used (corrupt, newer schema, unwritable...). One line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
 
 
 class StorageUnavailable(StorageError):

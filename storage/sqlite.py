@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -39,6 +40,8 @@ from storage.base import (
     adapt_record,
 )
 from storage.schema import GENRE_SEP, MIGRATIONS, SCHEMA_VERSION, decode_state, encode_state
+
+log = logging.getLogger("qtune.storage")
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -137,6 +140,9 @@ def _setup(conn: sqlite3.Connection, synchronous: str) -> None:
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
+        if version < SCHEMA_VERSION:
+            what = "created the schema" if version == 0 else f"migrated from schema {version}"
+            log.info("database: %s to schema %d", what, SCHEMA_VERSION)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

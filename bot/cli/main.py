@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.cli.pipes import quiet_broken_pipe
-from bot.errors import QTuneError
+from bot.errors import QTuneError, StorageError
 
 SUBCOMMAND_MODULES = ("bot.cli.ops", "bot.cli.experiments")
 DEFAULT_COMMAND = "run"
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_in)
     try:
         return int(args.func(args) or 0)
-    except QTuneError as exc:
+    except (QTuneError, StorageError) as exc:  # a bad database at open time, too
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except KeyboardInterrupt:

@@ -72,7 +72,7 @@ def _user_id(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()  # validate before importing discord.py: fail fast
     settings.require_token()
-    from bot.app.bot import run
+    from bot.app.runner import run
 
     return asyncio.run(run(settings))
 

@@ -118,7 +118,7 @@ def test_compare_without_learner_compares_seed_with_the_default(capsys) -> None:
 
 LOG_SCRIPT = """
 import logging
-from bot.app.bot import configure_logging
+from bot.app.logs import configure_logging
 from bot.config import Settings
 configure_logging(Settings())
 logging.getLogger("qtune.test").warning("hello from the log")

@@ -12,7 +12,7 @@ import pytest
 from bot.engine.learners import SeedLearner, make_learner
 from bot.engine.qlearning import DEFAULT_GENRES
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
-from bot.service import QTuneService
+from bot.service import SIMULATED_USERS, QTuneService
 from bot.workers import CpuPool
 from storage.sqlite import SQLiteStorage
 
@@ -143,8 +143,35 @@ async def test_simulate_bounds(service: QTuneService, episodes: int) -> None:
 
 
 async def test_simulate_unknown_user(service: QTuneService) -> None:
-    with pytest.raises(InvalidRequest, match="unknown user"):
+    with pytest.raises(InvalidRequest, match="Unknown simulated listener 'nobody_like_this'"):
         await service.simulate(ALICE, "nobody_like_this", 10)
+    with pytest.raises(InvalidRequest, match="unknown user"):  # the operator's wording
+        await service.simulate(ALICE, "nobody_like_this", 10, allow_files=True)
+
+
+PROFILE = Path(__file__).resolve().parents[2] / "docs" / "profiles" / "night_owl.toml"
+
+
+@pytest.mark.parametrize("spec", [str(PROFILE), "/etc/passwd", "../x.toml", "night_owl.toml"])
+async def test_simulate_reads_no_file_unless_the_caller_allows_it(
+    service: QTuneService, spec: str
+) -> None:
+    """Discord users name only built-in listeners; a path would read the server's files."""
+    with pytest.raises(InvalidRequest, match="Choose one of: generic, pop_lover"):
+        await service.simulate(ALICE, spec, 10)
+    assert await service.storage.get_user(ALICE) is None  # nothing ran, nothing stored
+
+
+async def test_the_operator_may_simulate_a_profile_file(service: QTuneService) -> None:
+    report = await service.simulate(ALICE, str(PROFILE), 50, seed=1, allow_files=True)
+    assert report.user == "night_owl"
+    assert report.episodes == 50
+
+
+def test_every_builtin_listener_is_allowed(service: QTuneService) -> None:
+    assert set(SIMULATED_USERS) >= {"generic", "pop_lover", "rock_fan"}
+    for name in SIMULATED_USERS:
+        assert service.check_simulation(f" {name.upper()} ", 1) == name
 
 
 async def test_simulate_pretrains_in_place_from_current_values(service: QTuneService) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 
@@ -60,3 +61,23 @@ async def test_a_crashed_worker_is_replaced(pool: CpuPool) -> None:
     with pytest.raises(BrokenProcessPool):
         await pool.run(_crash)
     assert await pool.run(_sleep_then_pid, 0) != os.getpid()
+
+
+async def test_a_worker_restart_is_logged(pool: CpuPool, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(BrokenProcessPool):
+        await pool.run(_crash)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "worker process died running _crash" in warnings[0].getMessage()
+
+
+async def test_a_terminated_pool_is_not_a_restart(
+    pool: CpuPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    await pool.run(_sleep_then_pid, 0)
+    job = asyncio.ensure_future(pool.run(_sleep_then_pid, 60))
+    await asyncio.sleep(0.2)
+    pool.terminate()  # shutdown: expected, not worth a warning
+    with pytest.raises((BrokenProcessPool, asyncio.CancelledError)):
+        await asyncio.wait_for(job, 20)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

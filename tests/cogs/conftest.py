@@ -6,7 +6,6 @@ The real service and the real discord.py client are exercised in tests/e2e/.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -15,11 +14,12 @@ import discord
 import numpy as np
 import pytest
 
+from bot.app.busy import InFlight
+from bot.app.cooldowns import Cooldowns
 from bot.config import Settings
 from bot.engine.qlearning import DEFAULT_GENRES
 from bot.errors import InvalidRequest, UnknownGenre
-from bot.service import FeedbackResult, SimulationReport, Suggestion, TableView
-from cogs.common import Cooldowns
+from bot.service import FeedbackResult, QTuneService, SimulationReport, Suggestion, TableView
 
 ALIASES = {"hip hop": "HipHop", "hip-hop": "HipHop", "hiphop": "HipHop"}
 
@@ -34,6 +34,11 @@ class FakeService:
     feedback_result: FeedbackResult | None = None
     meta: dict = field(default_factory=dict)
     pending_recs: list = field(default_factory=list)
+    max_episodes: int = 100_000
+
+    def check_simulation(self, user_spec: str, episodes: int, *, allow_files: bool = False) -> str:
+        # The real rule, not a copy of it.
+        return QTuneService.check_simulation(self, user_spec, episodes, allow_files=allow_files)  # type: ignore[arg-type]
 
     def parse_genre(self, text: str) -> str:
         key = text.strip().casefold()
@@ -96,24 +101,14 @@ class FakeService:
 
 
 class FakeBot:
-    """What the cogs touch on the bot: service, settings, cooldowns, user, activity()."""
+    """What the cogs touch on the bot: service, settings, cooldowns, user, in_flight."""
 
     def __init__(self, service: FakeService, settings: Settings | None = None) -> None:
         self.service = service
         self.settings = settings or Settings()
         self.cooldowns = Cooldowns(self.settings.cooldown)
         self.user = SimpleNamespace(id=999, bot=True)
-        self.busy = 0
-        self.max_busy = 0
-
-    @contextlib.asynccontextmanager
-    async def activity(self):
-        self.busy += 1
-        self.max_busy = max(self.max_busy, self.busy)
-        try:
-            yield
-        finally:
-            self.busy -= 1
+        self.in_flight = InFlight()
 
 
 class FakeMessage:

@@ -13,7 +13,7 @@ from bot.errors import InvalidRequest
 from cogs.checks import BadOptions, check_interaction, check_options
 from cogs.common import error_message
 from cogs.recommend import Recommend
-from cogs.simulate import Simulate, check_request
+from cogs.simulate import Simulate, whole_episodes
 from cogs.table import Table
 
 SIMULATE = Simulate.simulate
@@ -98,6 +98,6 @@ def test_autocomplete_is_let_through() -> None:
 
 
 @pytest.mark.parametrize("episodes", ["ten", True, 2.0])
-def test_simulate_check_request_refuses_non_integers(episodes: Any) -> None:
+def test_simulate_refuses_non_integer_episodes(episodes: Any) -> None:
     with pytest.raises(InvalidRequest, match="whole number"):
-        check_request("generic", episodes, 100)
+        whole_episodes(episodes)

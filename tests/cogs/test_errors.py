@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from discord import app_commands
 
-from bot.errors import InvalidRequest, UnknownGenre
-from cogs.common import SOMETHING_WRONG, error_message, report_error
+from bot.config import Settings, open_service
+from bot.errors import InvalidRequest, QTuneError, StorageError, UnknownGenre
+from cogs.common import DATABASE_DOWN, SOMETHING_WRONG, error_message, report_error
 from tests.cogs.conftest import FakeInteraction
 
 
@@ -71,3 +73,38 @@ async def test_error_after_answer_goes_to_a_followup(fake_bot, service):
     await inter.response.defer(ephemeral=True)
     await report_error(inter, InvalidRequest("nope"))
     assert service.events[-1] == ("followup", "nope", {"ephemeral": True})
+
+
+async def real_storage_failure(tmp_path: Path) -> StorageError:
+    """The error a real SQLite storage raises when it fails while serving."""
+    service, storage = await open_service(Settings(db_path=tmp_path / "q.db"), cpu=False)
+    await storage.close()  # the database goes away under a running bot
+    try:
+        await service.table(42)
+    except StorageError as exc:
+        return exc
+    raise AssertionError("a closed storage answered")
+
+
+def test_a_storage_error_is_not_shown_to_users_as_is():
+    assert not issubclass(StorageError, QTuneError)
+    message = error_message(invoke_error(StorageError("database error: disk I/O error")))
+    assert message == DATABASE_DOWN
+    assert "disk I/O" not in message
+
+
+async def test_a_runtime_storage_failure_is_a_warning_and_try_again(
+    fake_bot, service, caplog, tmp_path
+):
+    failure = await real_storage_failure(tmp_path)
+    inter = FakeInteraction(fake_bot, command="qtable")
+    await report_error(inter, invoke_error(failure))
+    assert service.events == [("send_message", DATABASE_DOWN, {"ephemeral": True})]
+    assert "try again in a moment" in DATABASE_DOWN
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is not None
+    assert warnings[0].exc_info[1] is failure  # logged with its cause
+    assert str(failure) in warnings[0].getMessage()
+    assert "/qtable" in warnings[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -1,11 +1,7 @@
-"""/nowplaying and the reaction listener, over a fake service and narrow discord fakes."""
+"""/nowplaying and the cooldowns, over a fake service and narrow discord fakes."""
 
 from __future__ import annotations
 
-import logging
-from types import SimpleNamespace
-
-import discord
 import pytest
 from discord import app_commands
 
@@ -13,7 +9,7 @@ from bot.config import Settings
 from bot.errors import UnknownGenre
 from cogs.common import THUMBS_DOWN, THUMBS_UP, Cooldowns
 from cogs.recommend import Recommend
-from tests.cogs.conftest import FakeBot, FakeInteraction, FeedbackResult, kinds
+from tests.cogs.conftest import FakeBot, FakeInteraction, kinds
 
 
 async def nowplaying(cog: Recommend, interaction, genre: str) -> None:
@@ -45,7 +41,7 @@ async def test_nowplaying_records_before_adding_reactions(fake_bot, service):
     assert (suggestion.state, suggestion.action) == ("Rock", "Jazz")
     assert service.events[4][2] == THUMBS_UP
     assert service.events[5][2] == THUMBS_DOWN
-    assert fake_bot.busy == 0
+    assert fake_bot.in_flight.count == 0
 
 
 async def test_nowplaying_accepts_aliases(fake_bot, service):
@@ -88,62 +84,6 @@ async def test_autocomplete(fake_bot, typed, expected):
     cog = Recommend(fake_bot)
     choices = await Recommend.genre_autocomplete(cog, FakeInteraction(fake_bot), typed)
     assert [c.value for c in choices] == expected
-
-
-def reaction(emoji: str, user_id: int = 42, message_id: int = 1234, **extra):
-    data = {
-        "user_id": user_id,
-        "message_id": message_id,
-        "channel_id": 8,
-        "guild_id": 7,
-        "emoji": {"name": emoji, "id": None},
-        "type": 0,
-        **extra,
-    }
-    return discord.RawReactionActionEvent(data, discord.PartialEmoji(name=emoji), "REACTION_ADD")
-
-
-@pytest.mark.parametrize(("emoji", "liked"), [(THUMBS_UP, True), (THUMBS_DOWN, False)])
-async def test_thumbs_become_feedback(fake_bot, service, emoji, liked):
-    cog = Recommend(fake_bot)
-    await cog.on_raw_reaction_add(reaction(emoji, message_author_id=999))
-    assert service.events == [("feedback", 1234, 42, liked)]
-
-
-async def test_ignored_reactions_never_reach_the_service(fake_bot, service, caplog):
-    cog = Recommend(fake_bot)
-    caplog.set_level(logging.DEBUG, logger="qtune")
-    await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=999))  # the bot's own echo
-    await cog.on_raw_reaction_add(reaction("🎉"))  # other emoji
-    await cog.on_raw_reaction_add(reaction(THUMBS_UP, message_author_id=555))  # not our message
-    bot_member = reaction(THUMBS_UP, user_id=77)
-    bot_member.member = SimpleNamespace(bot=True)
-    await cog.on_raw_reaction_add(bot_member)
-    assert service.events == []
-    ignored = [r for r in caplog.records if "ignored" in r.getMessage()]
-    assert len(ignored) == 4
-    assert all(r.levelno == logging.DEBUG for r in ignored)
-
-
-async def test_rejected_feedback_is_a_debug_line(fake_bot, service, caplog):
-    service.feedback_result = FeedbackResult(False, "not_requester")
-    cog = Recommend(fake_bot)
-    caplog.set_level(logging.DEBUG, logger="qtune")
-    await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=5))
-    assert service.events == [("feedback", 1234, 5, True)]
-    assert any("not_requester" in r.getMessage() for r in caplog.records)
-
-
-async def test_feedback_failure_is_logged_not_raised(fake_bot, service, caplog):
-    async def broken(*args):
-        raise RuntimeError("database is on fire")
-
-    service.feedback = broken
-    cog = Recommend(fake_bot)
-    await cog.on_raw_reaction_add(reaction(THUMBS_UP))
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors
-    assert errors[0].exc_info is not None
 
 
 def test_cooldowns_per_user_and_command():

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.errors import InvalidRequest
 from bot.render.text import format_q_table, table_dict
 from cogs.reset import ConfirmReset, Reset
-from cogs.simulate import SIMULATED_USERS, Simulate, check_request
+from cogs.simulate import Simulate
 from cogs.table import Table, table_message
 from tests.cogs.conftest import FakeBot, FakeInteraction, FakeService, TableView, kinds
 
@@ -140,23 +140,9 @@ async def test_simulate_defers_then_answers_with_report_and_curve(fake_bot, serv
     assert fake_charts == [("curve", 500, "pop_lover: 500 steps")]
 
 
-@pytest.mark.parametrize(
-    ("user", "episodes"),
-    [("generic", 0), ("generic", 100_001), ("nobody", 10), ("/etc/passwd", 10), ("../x.toml", 5)],
-)
-def test_simulate_rejects_bad_requests(user, episodes):
-    with pytest.raises(InvalidRequest):
-        check_request(user, episodes, 100_000)
-
-
-def test_simulate_accepts_every_builtin():
-    assert set(SIMULATED_USERS) >= {"generic", "pop_lover", "rock_fan"}
-    for name in SIMULATED_USERS:
-        assert check_request(name.upper(), 1, 10) == name
-
-
 async def test_simulate_respects_the_configured_cap(service):
-    bot = FakeBot(service, Settings(max_episodes=1000))
+    service.max_episodes = 1000
+    bot = FakeBot(service)
     inter = FakeInteraction(bot, command="simulate")
     with pytest.raises(InvalidRequest, match="1,000"):
         await Simulate.simulate.callback(Simulate(bot), inter, "generic", 1001)

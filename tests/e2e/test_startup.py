@@ -56,6 +56,7 @@ async def test_startup_syncs_once_and_hides_the_token(
 BAD_CONFIGS = {
     "no token": {"DISCORD_TOKEN": ""},
     "API base not a URL": {"DISCORD_API_BASE": "not a url"},
+    "database is a directory": {"QTUNE_DB": "/"},  # opened before Discord is reached
 }
 
 

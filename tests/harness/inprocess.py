@@ -1,4 +1,5 @@
-"""The bot built by the project's own ``build_bot``, running in the test's event loop.
+"""The bot built by the project's own launcher (``bot.app.runner.open_bot``), running in
+the test's event loop.
 
 Waits wake on events, not a timer: the bot's ``app_command_completion`` event, any change
 in the fake, and every log record of the ``qtune`` loggers (the bot logs each reaction it
@@ -99,7 +100,7 @@ async def running_bot(fake: FakeDiscord, env: dict[str, str]) -> AsyncIterator[I
     settings; they are restored afterwards, as is the ``qtune`` logger's level (set to DEBUG
     here so that every handled reaction wakes the waits).
     """
-    from bot.app.bot import build_bot
+    from bot.app.runner import open_bot
     from bot.config import Settings
 
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
@@ -109,7 +110,8 @@ async def running_bot(fake: FakeDiscord, env: dict[str, str]) -> AsyncIterator[I
     logger.addHandler(wake)
     if logger.getEffectiveLevel() > logging.DEBUG:
         logger.setLevel(logging.DEBUG)
-    bot = build_bot(Settings.from_env(env))
+    stack = contextlib.AsyncExitStack()
+    bot = await stack.enter_async_context(open_bot(Settings.from_env(env)))
     task = asyncio.create_task(bot.start(env["DISCORD_TOKEN"]), name="e2e-bot")
     handle = InProcessBot(bot, task, fake)
     try:
@@ -125,6 +127,7 @@ async def running_bot(fake: FakeDiscord, env: dict[str, str]) -> AsyncIterator[I
         await bot.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 15)
+        await stack.aclose()  # the storage closes after the bot
         discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
         logger.removeHandler(wake)
         logger.setLevel(saved_level)

@@ -1,0 +1,114 @@
+"""The launcher (RoboDanny's ``launcher.py`` role): build the service and the bot, run it.
+
+``await run(settings)`` opens the storage and builds the service *before* anything
+reaches Discord (a bad database ends as one line and exit 2, with no Discord traffic),
+injects it into a :class:`QTuneBot`, runs the bot until SIGTERM/SIGINT and returns the
+exit code: 0 after a graceful shutdown, 1 when Discord cannot be reached. The storage is
+closed last, after the bot has let its work in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import aiohttp
+import discord
+
+from bot.app.bot import QTuneBot
+from bot.app.logs import configure_logging
+from bot.config import ConfigError, Settings, open_service, redact
+from storage.base import Storage
+
+log = logging.getLogger("qtune.bot")
+
+
+@contextlib.asynccontextmanager
+async def open_bot(settings: Settings, *, cpu: bool = True) -> AsyncIterator[QTuneBot]:
+    """A bot with its service; the bot is closed, then the storage, when the block ends."""
+    service, storage = await open_service(settings, cpu=cpu)
+    try:
+        bot = QTuneBot(settings, service=service)
+        try:
+            yield bot
+        finally:
+            await bot.close()
+    finally:
+        await close_storage(storage)
+
+
+async def close_storage(storage: Storage) -> None:
+    """Close the storage; a failure is logged, never raised (the bot is stopping anyway)."""
+    try:
+        await storage.close()
+    except Exception:
+        log.exception("closing the storage failed")
+    else:
+        log.info("storage closed")
+
+
+class StopSignals:
+    """SIGTERM/SIGINT set ``stop``; a second one while closing exits at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.stop = asyncio.Event()
+        self.received: str | None = None
+        self._installed: list[signal.Signals] = []
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.stop.is_set():  # a second signal while closing: stop waiting
+            log.warning("%s received again; exiting now", sig.name)
+            os._exit(128 + sig.value)  # committed rewards are safe (SQLite WAL)
+        self.received = sig.name
+        self.stop.set()
+
+    def __enter__(self) -> StopSignals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.loop.add_signal_handler(sig, self._on_signal, sig)
+                self._installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig in self._installed:
+            self.loop.remove_signal_handler(sig)
+
+
+async def run(settings: Settings) -> int:
+    """Run the bot until SIGTERM/SIGINT (exit 0) or a fatal error."""
+    token = settings.require_token()
+    configure_logging(settings)
+    with StopSignals(asyncio.get_running_loop()) as signals:
+        async with open_bot(settings) as bot:
+            return await _serve(bot, token, signals)
+
+
+async def _serve(bot: QTuneBot, token: str, signals: StopSignals) -> int:
+    runner = asyncio.create_task(bot.start(token, reconnect=True), name="qtune-bot")
+    stopper = asyncio.create_task(signals.stop.wait(), name="qtune-stop")
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if signals.stop.is_set():
+            log.info("%s received; closing gracefully", signals.received)
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+            await asyncio.sleep(0)  # let events dispatched during close run
+            return 0
+        runner.result()  # re-raises a start-up failure
+        return 0
+    except discord.LoginFailure:
+        raise ConfigError("Discord rejected DISCORD_TOKEN (401 Unauthorized)") from None
+    except (OSError, aiohttp.ClientError, discord.HTTPException, discord.GatewayNotFound) as exc:
+        log.debug("start-up failure", exc_info=exc)
+        log.error("cannot connect to Discord: %s", redact(str(exc) or type(exc).__name__, token))
+        return 1
+    finally:
+        stopper.cancel()

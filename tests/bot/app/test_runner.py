@@ -1,0 +1,78 @@
+"""The launcher: it builds the service before Discord is reached, exits 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import bot.app.logs as logs
+from bot.app.runner import run
+from bot.app.sync import SYNC_HASH_KEY
+from bot.config import Settings, open_service
+from bot.errors import StorageError
+from tests.fakediscord import FakeDiscord
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logs._configured)
+    yield
+    root.handlers[:], root.level, logs._configured = saved
+
+
+def settings_for(fake: FakeDiscord, db: Path) -> Settings:
+    return Settings(
+        token=fake.token,
+        db_path=db,
+        api_base=fake.api_base,
+        gateway_url=fake.gateway_url,
+        dev_guild=fake.guild_id,
+        guild_ready_timeout=0.05,
+    )
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_run_closes_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """``run`` against the loopback fake: SIGTERM → storage closed, exit code 0."""
+    db = tmp_path / "q.db"
+    async with FakeDiscord() as fake:
+        runner = asyncio.create_task(run(settings_for(fake, db)))
+        await fake.wait_ready()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(runner, 20) == 0
+        await fake.wait_disconnected()
+    # Closed cleanly: the last connection's close checkpoints and removes the WAL file.
+    assert db.exists()
+    assert not (tmp_path / "q.db-wal").exists()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    service, storage = await open_service(Settings(db_path=db))
+    try:
+        assert await service.get_meta(SYNC_HASH_KEY)  # the sync was recorded
+    finally:
+        await storage.close()
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_bad_database_stops_the_start_before_discord(tmp_path: Path) -> None:
+    """The launcher opens the storage first: an unusable one never reaches Discord."""
+    db = tmp_path / "not-a-db"
+    db.write_bytes(b"hello, this is not SQLite at all")
+    async with FakeDiscord() as fake:
+        with pytest.raises(StorageError, match="not a SQLite database"):
+            await run(settings_for(fake, db))
+        assert fake.requests == []
+        assert fake.sessions == []
+    assert db.read_bytes() == b"hello, this is not SQLite at all"
