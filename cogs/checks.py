@@ -180,7 +180,7 @@ def check_interaction(interaction: discord.Interaction) -> bool:
     """
     if interaction.type is not discord.InteractionType.application_command:
         return True
-    data = interaction.data or {}
+    data: Mapping[str, Any] = interaction.data or {}
     if data.get("type", 1) != 1:  # context menus: no options to check
         return True
     try:

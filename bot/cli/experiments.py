@@ -415,7 +415,7 @@ def _best_names(user: SimulatedUser, genres: Sequence[str], gamma: float) -> str
         return "any"
     columns = [tuple(np.flatnonzero(row)) for row in best]
     if all(c == columns[0] for c in columns):
-        return "/".join(genres[j] for j in columns[0])
+        return "/".join(genres[int(j)] for j in columns[0])
     return "depends on state"
 
 

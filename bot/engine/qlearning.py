@@ -104,8 +104,8 @@ class LearnerState:
 
     q: np.ndarray
     epsilon: float
-    visits: np.ndarray = field(default=None)  # type: ignore[assignment]
-    reward_sum: np.ndarray = field(default=None)  # type: ignore[assignment]
+    visits: np.ndarray = field(default=None)  # type: ignore[arg-type]  # set in __post_init__
+    reward_sum: np.ndarray = field(default=None)  # type: ignore[arg-type]  # likewise
 
     def __post_init__(self) -> None:
         n = self.q.shape[0]

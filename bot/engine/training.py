@@ -105,14 +105,18 @@ def _offset(progress: Progress, start: int) -> Progress:
 
 def _join(logs: list[TrainingLog]) -> TrainingLog:
     """One log from the logs of consecutive segments (they share the final state)."""
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(lg, name) for lg in logs])
+
     return TrainingLog(
         logs[0].genres,
-        *(np.concatenate([getattr(lg, k) for lg in logs]) for k in _LOG_ARRAYS),
+        joined("states"),
+        joined("actions"),
+        joined("rewards"),
+        joined("epsilons"),
         logs[-1].state,
     )
-
-
-_LOG_ARRAYS = ("states", "actions", "rewards", "epsilons")
 
 
 def _no_progress(done: int) -> None:

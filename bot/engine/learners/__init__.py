@@ -23,7 +23,7 @@ __all__ = [
     "make_learner",
 ]
 
-LEARNERS: dict[str, Callable[[AgentParams], BatchLearner]] = {
+LEARNERS: dict[str, Callable[..., BatchLearner]] = {
     "seed": SeedLearner,
     "dyna": DynaLearner,
 }

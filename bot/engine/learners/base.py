@@ -43,4 +43,6 @@ class BatchLearner(Learner, Protocol):
 
     def update_batch(
         self, bs: BatchState, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray
-    ) -> None: ...
+    ) -> np.ndarray | None:
+        """Apply one rewarded step per user in place; a learner may return its TD errors."""
+        ...

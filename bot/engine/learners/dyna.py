@@ -40,7 +40,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from operator import add, itemgetter
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -411,7 +411,7 @@ def _evaluate(pi: list[int], r_pi: list[float], gamma: float) -> list[float]:
             value = v[x] = total / (1.0 - g)
             for c in reversed(cycle[1:]):
                 value = v[c] = r_pi[c] + gamma * value
-        value = v[x]
+        value = cast(float, v[x])  # solved: on a cycle closed above, or an earlier path
         for c in reversed(path):
             value = v[c] = r_pi[c] + gamma * value
     return v  # type: ignore[return-value]
