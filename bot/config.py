@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, make_learner
@@ -21,6 +22,10 @@ from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, validate_genres
 from bot.errors import QTuneError
 from storage.base import StorageError
 from storage.factory import check_target, is_postgres_url
+
+if TYPE_CHECKING:
+    from bot.service import QTuneService
+    from storage.base import Storage
 
 DEFAULT_DB = "data/qtune.sqlite3"
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -292,7 +297,7 @@ def _safe_url(raw: str) -> str:
 
 async def open_service(
     settings: Settings, db_path: str | os.PathLike | None = None, *, cpu: bool = True
-):
+) -> tuple[QTuneService, Storage]:
     """Open the storage and build the service from the settings: ``(service, storage)``.
 
     ``db_path`` (a path or a PostgreSQL URL) overrides ``QTUNE_DB``.

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PREFIX = "qtune-pg-"
 OWNER_FILE = "owner.pid"
@@ -116,7 +117,7 @@ class PgServer:
         self.port = 0
         self._dbs = 0
 
-    def _run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(a) for a in args],
             check=True,

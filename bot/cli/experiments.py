@@ -241,7 +241,9 @@ def _check_plot_path(path: str | None) -> Path | None:
     return p
 
 
-def simulate_result(log: Any, user: SimulatedUser, params: AgentParams, seed: int, learner: str):
+def simulate_result(
+    log: Any, user: SimulatedUser, params: AgentParams, seed: int, learner: str
+) -> dict[str, Any]:
     """The JSON-ready record of one run (the ``simulate --json`` keys)."""
     genres = list(log.genres)
     policy = {genres[s]: genres[a] for s, a in enumerate(greedy_policy(log.state.q))}

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli.console import CONSOLE_DB
 from bot.config import ConfigError, Settings, open_service
@@ -18,6 +19,9 @@ from bot.errors import InvalidRequest
 from bot.render.text import format_policy, format_q_table, table_dict, table_summary
 from storage.base import StorageError
 from storage.factory import check_target, is_postgres_url
+
+if TYPE_CHECKING:
+    from bot.service import TableView
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +108,7 @@ def _database(given: str | None, settings: Settings) -> str:
         raise ConfigError(f"--db: {exc}") from None
 
 
-async def _read_table(settings: Settings, db: str, user_id: int):
+async def _read_table(settings: Settings, db: str, user_id: int) -> TableView:
     service, storage = await open_service(settings, db, cpu=False)
     try:
         return await service.table(user_id)

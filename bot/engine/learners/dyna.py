@@ -372,7 +372,9 @@ def _model(vis: list[list[int]], rsum: list[list[float]], c: _Consts) -> _Model:
     return _Model(vis, rsum, sum(map(sum, vis)), cols, r_hat)
 
 
-def _model_step(old: _Model, vis: list[list[int]], rsum: list[list[float]], a: int, c: _Consts):
+def _model_step(
+    old: _Model, vis: list[list[int]], rsum: list[list[float]], a: int, c: _Consts
+) -> _Model:
     """``old`` after one reaction at column ``a`` (``vis``, ``rsum`` already counted)."""
     get = itemgetter(a)
     col = _column(list(map(get, vis)), list(map(get, rsum)), c)
@@ -476,7 +478,7 @@ class DynaLearner:
         config: DynaConfig | None = None,
         *,
         rewards: tuple[float, float] | None = None,
-    ):
+    ) -> None:
         """``rewards=(dislike, like)`` sets the model's reward range (default −5/+10)."""
         self.params = params or AgentParams()
         config = config or DynaConfig()
