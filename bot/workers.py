@@ -90,8 +90,16 @@ def render_qtable_png(genres: tuple[str, ...], q: Any, title: str) -> bytes:
     return qtable_png(genres, q, title=title)
 
 
-def render_curve_png(rewards: Any, title: str) -> bytes:
-    """The /simulate learning curve, rendered in the worker."""
+def render_curve_png(
+    rewards: Any, title: str, user: str | None = None, genres: tuple[str, ...] | None = None
+) -> bytes:
+    """The /simulate learning curve, rendered in the worker; with the simulated ``user``
+    named, it also draws the best mean reward that listener allows."""
+    from bot.engine.listeners import BUILTIN_PROFILES, best_mean_reward, resolve_user
     from bot.render.charts import learning_curve_png
 
-    return learning_curve_png(rewards, title=title)
+    best = None
+    # Built-in names only: a path here would read a file on the bot's machine.
+    if genres is not None and user in ("generic", *BUILTIN_PROFILES):
+        best = best_mean_reward(resolve_user(str(user), genres).expected_rewards(genres))
+    return learning_curve_png(rewards, title=title, best=best)

@@ -65,7 +65,9 @@ class Simulate(commands.Cog):
         async with self.bot.in_flight.hold():
             report = await service.simulate(interaction.user.id, name, int(episodes))
         title = f"{report.user}: {report.episodes:,} steps"
-        png = await service.run_cpu(render_curve_png, report.rewards, title)
+        png = await service.run_cpu(
+            render_curve_png, report.rewards, title, report.user, service.genres
+        )
         await interaction.followup.send(
             report_message(report), file=discord.File(io.BytesIO(png), "learning_curve.png")
         )

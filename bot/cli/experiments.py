@@ -30,7 +30,13 @@ from bot.engine.change_metrics import (
     tail_summary,
 )
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
-from bot.engine.listeners import BUILTIN_PROFILES, REWARDS, SimulatedUser, resolve_user
+from bot.engine.listeners import (
+    BUILTIN_PROFILES,
+    REWARDS,
+    SimulatedUser,
+    best_mean_reward,
+    resolve_user,
+)
 from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, greedy_policy, validate_genres
 from bot.errors import InvalidRequest
 from bot.render.text import format_policy, format_q_table
@@ -304,7 +310,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     result = simulate_result(log, user, setup.params, seed, learner.name)
     if plot is not None:
-        _write_plot(plot, log, f"{user.name} · {learner.name} learner · seed {seed}")
+        title = f"{user.name} · {learner.name} learner · seed {seed}"
+        _write_plot(plot, log, title, user, learner)
     if args.json:
         print(json.dumps(result))
     else:
@@ -312,13 +319,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_plot(path: Path, log: Any, title: str) -> None:
+def _write_plot(
+    path: Path, log: Any, title: str, user: SimulatedUser, learner: BatchLearner
+) -> None:
     from bot.render.charts import training_figure_png
 
+    best = best_line(user, log.genres, int(log.rewards.size))
+    png = training_figure_png(log, title=title, best=best, epsilon=has_epsilon(learner))
     try:
-        path.write_bytes(training_figure_png(log, title=title))
+        path.write_bytes(png)
     except OSError as exc:
         raise InvalidRequest(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def best_line(user: SimulatedUser, genres: Sequence[str], steps: int) -> float | np.ndarray | None:
+    """The best achievable mean reward: one number, or per step for a listener whose taste
+    changes (each phase has its own). None when the listener also moves on their own
+    (``switch``): then no policy alone decides the long-run mean."""
+    if user.switch:
+        return None
+    if not user.is_phased:
+        return best_mean_reward(user.expected_rewards(genres))
+    out = np.empty(steps)
+    for seg in user.segments(steps):
+        out[seg.start : seg.stop] = best_mean_reward(seg.taste.expected_rewards(genres))
+    return out
+
+
+def has_epsilon(learner: BatchLearner) -> bool:
+    """Whether the learner explores by an ε schedule (seed) rather than by sampling (dyna)."""
+    return learner.name == "seed"
 
 
 # ----------------------------------------------------------------------------- compare

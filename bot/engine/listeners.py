@@ -197,6 +197,24 @@ def optimal_q(
     return q
 
 
+def best_mean_reward(expected: np.ndarray) -> float:
+    """The best long-run mean reward per step any policy can get: a learning curve's ceiling.
+
+    The next state is the suggested genre, so a policy walks the complete graph of genres
+    (self-loops included) and its mean reward in the long run is that of the cycle it ends
+    on. The best is the maximum mean cycle, by Karp's algorithm: with ``D[k, v]`` the
+    best total over walks of exactly ``k`` steps ending in ``v``, it is
+    ``max_v min_{k<n} (D[n, v] − D[k, v]) / (n − k)``.
+    """
+    w = np.asarray(expected, dtype=np.float64)
+    n = w.shape[0]
+    walks = np.zeros((n + 1, n))
+    for k in range(1, n + 1):
+        walks[k] = (walks[k - 1][:, np.newaxis] + w).max(axis=0)
+    ks = np.arange(n)[:, np.newaxis]
+    return float(((walks[n] - walks[:n]) / (n - ks)).min(axis=0).max())
+
+
 class ProfileError(ValueError):
     """A profile name or file that cannot be used; the message names the problem."""
 

@@ -39,6 +39,10 @@ class TrainingLog:
     rewards: np.ndarray
     epsilons: np.ndarray
     state: LearnerState
+    explored: np.ndarray | None = None
+    """Per step, whether the pick was not a greedy genre of the table it was made from.
+    The generic path records it (dyna's "exploration" is this); the seed's fast path, whose
+    exploration is its ε, leaves it None."""
 
     @property
     def mean_reward(self) -> float:
@@ -109,6 +113,7 @@ def _join(logs: list[TrainingLog]) -> TrainingLog:
     def joined(name: str) -> np.ndarray:
         return np.concatenate([getattr(lg, name) for lg in logs])
 
+    explored = [lg.explored for lg in logs]
     return TrainingLog(
         logs[0].genres,
         joined("states"),
@@ -116,6 +121,7 @@ def _join(logs: list[TrainingLog]) -> TrainingLog:
         joined("rewards"),
         joined("epsilons"),
         logs[-1].state,
+        None if any(e is None for e in explored) else np.concatenate(explored),
     )
 
 
@@ -142,6 +148,7 @@ def _generic_chain(
     rewards = np.empty(episodes, dtype=np.float64)
     epsilons = np.empty(episodes, dtype=np.float64)
     cum = None if home is None else np.cumsum(home) / np.sum(home)
+    explored = np.empty(episodes, dtype=bool)
     for t in range(episodes):
         if switch > 0.0 and rng.random() < switch:
             u = rng.random()
@@ -152,12 +159,14 @@ def _generic_chain(
         a = learner.select(st, s, rng)
         r = sample_reward(probs[s, a], rng)
         states[t], actions[t], rewards[t], epsilons[t] = s, a, r, st.epsilon
+        row = st.q[s]
+        explored[t] = row[a] < row.max()
         learner.update(st, s, a, r, a)
         s = a
         if (t + 1) % GENERIC_PROGRESS_EVERY == 0:
             progress(t + 1)
     progress(episodes)
-    return TrainingLog(genres, states, actions, rewards, epsilons, st)
+    return TrainingLog(genres, states, actions, rewards, epsilons, st, explored)
 
 
 def _seed_chain(

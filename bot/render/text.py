@@ -10,15 +10,36 @@ import numpy as np
 CORNER = "now \\ next"
 
 
-def format_q_table(genres: Sequence[str], q: np.ndarray, policy: Mapping[str, str]) -> str:
+def best_cells(q: np.ndarray) -> list[list[int]]:
+    """Per row, the columns holding the row's best value (every one of them when tied).
+
+    A row whose values are all equal (e.g. never visited) has no best action, so it
+    gets no mark; that keeps an untrained table from looking like a decision.
+    """
+    out: list[list[int]] = []
+    for row in np.asarray(q, dtype=float):
+        if np.allclose(row, row[0]):
+            out.append([])
+        else:
+            out.append([int(j) for j in np.flatnonzero(np.isclose(row, row.max()))])
+    return out
+
+
+def format_q_table(
+    genres: Sequence[str], q: np.ndarray, policy: Mapping[str, str] | None = None
+) -> str:
     """A monospace Q-table: rows are the current genre, columns the suggestion.
 
-    The best suggestion of each row (``policy[row]``) is marked with ``*``.
+    Every best suggestion of a row is marked with ``*``: tied cells all get one (the
+    learner breaks ties at random, so marking only one would claim a choice it does not
+    make), and a row of equal values gets none. ``policy`` is accepted for callers that
+    pass it; the marks come from the values.
     """
     q = np.asarray(q, dtype=float)
+    best = best_cells(q)
     cells = [
-        [f"{q[i, j]:.2f}" + ("*" if policy.get(s) == a else " ") for j, a in enumerate(genres)]
-        for i, s in enumerate(genres)
+        [f"{q[i, j]:.2f}" + ("*" if j in best[i] else " ") for j in range(len(genres))]
+        for i in range(len(genres))
     ]
     first = max(len(CORNER), *(len(g) for g in genres))
     widths = [max(len(a), *(len(row[j]) for row in cells)) for j, a in enumerate(genres)]
