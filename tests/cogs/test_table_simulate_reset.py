@@ -101,8 +101,8 @@ def test_text_table_marks_best_action_per_row():
     assert lines[0].split()[-3:] == ["Pop", "Rock", "Jazz"]
     assert lines[1].split() == ["Pop", "1.00*", "0.00", "0.00"]
     assert lines[2].split() == ["Rock", "0.00", "0.00", "2.50*"]
-    assert lines[3].split() == ["Jazz", "0.00*", "-1.00", "0.00"]
-    assert text.count("*") == 3
+    assert lines[3].split() == ["Jazz", "0.00*", "-1.00", "0.00*"]  # a tie: both are best
+    assert text.count("*") == 4
 
 
 def test_table_message_falls_back_when_too_wide():
