@@ -184,7 +184,7 @@ def _legend_below(ax: Axes) -> None:
         labels,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.16),
-        ncol=min(3, len(labels)),
+        ncol=min(3 if sum(map(len, labels)) <= 75 else 2, len(labels)),
         fontsize=9,
         frameon=False,
     )
@@ -233,7 +233,7 @@ def _draw_curve(ax: Axes, rewards: np.ndarray, title: str, best: float | np.ndar
 def _draw_best(ax: Axes, best: float | np.ndarray, steps: int) -> None:
     """The best achievable mean reward: a level line, or a step line when the taste changes."""
     values = np.asarray(best, dtype=float)
-    if values.ndim == 0 or np.all(values == values.flat[0]):
+    if values.ndim == 0 or np.allclose(values, values.flat[0]):
         level = float(values.flat[0])
         label = f"best achievable ({level:.2f})"
         ax.axhline(level, color=ACCENT, linestyle=":", linewidth=1.4, label=label)

@@ -241,3 +241,26 @@ def test_text_table_stars_every_tie_and_no_flat_row() -> None:
     assert lines[1].count("*") == 2  # both tied 3.00 cells
     assert "*" not in lines[2]  # the seed's argmax gave such ties to the first genre
     assert lines[3].count("*") == 1
+
+
+def test_best_line_follows_a_taste_that_changes() -> None:
+    from bot.cli.experiments import best_line
+    from bot.engine.listeners import SimulatedUser
+
+    doc = {
+        "name": "swing",
+        "phases": [
+            {"steps": 30, "preferences": dict.fromkeys(DEFAULT_GENRES, 1.0)},
+            {"preferences": dict.fromkeys(DEFAULT_GENRES, 0.0)},
+        ],
+    }
+    from bot.engine.listeners import profile_from_mapping
+
+    user: SimulatedUser = profile_from_mapping(doc, DEFAULT_GENRES)
+    line = best_line(user, DEFAULT_GENRES, 100)
+    assert isinstance(line, np.ndarray)
+    np.testing.assert_allclose(line[:30], 10.0)
+    np.testing.assert_allclose(line[30:], -5 * 0.2 + 1 * 0.3 + 10 * 0.5)
+    fig = learning_curve_figure(np.zeros(100), best=line)
+    labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
+    assert "best achievable (changes with the taste)" in labels

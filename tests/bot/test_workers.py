@@ -81,3 +81,14 @@ async def test_a_terminated_pool_is_not_a_restart(
     with pytest.raises((BrokenProcessPool, asyncio.CancelledError)):
         await asyncio.wait_for(job, 20)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_curve_worker_draws_the_best_line_only_for_known_listeners() -> None:
+    """Built-in names get the best-reward line; anything else (a path) is never resolved."""
+    from bot.workers import render_curve_png
+
+    rewards = np.full(40, 10.0)
+    plain = render_curve_png(rewards, "t")
+    with_best = render_curve_png(rewards, "t", "pop_lover", ("Pop", "Rock", "Jazz"))
+    assert with_best != plain
+    assert render_curve_png(rewards, "t", "/etc/passwd", ("Pop", "Rock")) == plain

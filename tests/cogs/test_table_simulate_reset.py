@@ -29,8 +29,10 @@ def fake_charts(monkeypatch):
         calls.append(("qtable", len(genres), title))
         return PNG
 
-    def curve(rewards, title):
+    def curve(rewards, title, user=None, genres=None):
         calls.append(("curve", len(rewards), title))
+        assert user is not None, "the simulated user is passed, for the best-reward line"
+        assert genres
         return PNG
 
     monkeypatch.setattr(table_mod, "render_qtable_png", qtable)
