@@ -15,7 +15,7 @@ import sys
 import textwrap
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -247,8 +247,34 @@ def _check_plot_path(path: str | None) -> Path | None:
     return p
 
 
+SETTINGS_USED = {
+    "seed": ("alpha", "gamma", "epsilon", "epsilon_decay", "epsilon_min"),
+    "dyna": ("gamma",),
+}
+"""Which of the shared hyper-parameters each learner reads: dyna's step size is 1/visits
+and it explores by sampling, so α and the ε schedule mean nothing to it."""
+SYMBOLS = {
+    "alpha": "α",
+    "gamma": "γ",
+    "epsilon": "ε₀",
+    "epsilon_decay": "decay",
+    "epsilon_min": "ε_min",
+}
+
+
+def learner_settings(learner: BatchLearner) -> dict[str, float]:
+    """The settings this learner really has, by name (its own parameter class when it has
+    one; otherwise the shared parameters it reads)."""
+    params = learner.params
+    values = {f.name: float(getattr(params, f.name)) for f in fields(params)}
+    used = SETTINGS_USED.get(learner.name)
+    if used is not None and isinstance(params, AgentParams):
+        values = {k: v for k, v in values.items() if k in used}
+    return values
+
+
 def simulate_result(
-    log: Any, user: SimulatedUser, params: AgentParams, seed: int, learner: str
+    log: Any, user: SimulatedUser, learner: BatchLearner, seed: int
 ) -> dict[str, Any]:
     """The JSON-ready record of one run (the ``simulate --json`` keys)."""
     genres = list(log.genres)
@@ -258,6 +284,7 @@ def simulate_result(
         c = np.bincount(actions, minlength=len(genres))
         return {g: int(c[i]) for i, g in enumerate(genres)}
 
+    explored = getattr(log, "explored", None)
     return {
         "genres": genres,
         "q_table": [[float(x) for x in row] for row in log.state.q],
@@ -265,26 +292,44 @@ def simulate_result(
         "mean_reward": log.mean_reward,
         "mean_reward_last_100": log.mean_reward_last_100,
         "epsilon_final": float(log.state.epsilon),
+        "explored_share": None if explored is None else float(np.mean(explored)),
         "episodes": int(log.rewards.size),
         "seed": seed,
-        "learner": learner,
+        "learner": learner.name,
         "user": user.describe(),
-        "params": params.as_dict(),
+        "params": learner_settings(learner),
         "action_counts": counts(log.actions),
         "action_counts_last_100": counts(log.actions[-LAST:]),
     }
 
 
+def _settings_line(result: dict[str, Any]) -> str:
+    """The learner's own settings, and how it explored: ε for seed, a share for dyna."""
+    shown = " ".join(f"{SYMBOLS.get(k, k)}={v:g}" for k, v in result["params"].items())
+    if "epsilon_decay" in result["params"]:
+        return f"settings: {shown} → final ε {result['epsilon_final']:.3f}"
+    share = result.get("explored_share")
+    if share is None:
+        return f"settings: {shown}"
+    return f"settings: {shown} · {share:.1%} of picks were not the greedy genre"
+
+
+def _reward_line(result: dict[str, Any]) -> str:
+    steps = result["episodes"]
+    if steps <= LAST:  # "the last 100 steps" of a 10-step run would be the whole run
+        return f"mean reward: {result['mean_reward']:.3f} over all {steps:,} steps"
+    return (
+        f"mean reward: {result['mean_reward']:.3f} overall, "
+        f"{result['mean_reward_last_100']:.3f} over the last {LAST} steps"
+    )
+
+
 def _simulate_text(result: dict[str, Any], plot: Path | None) -> str:
-    p = result["params"]
     lines = [
         f"simulate · user {result['user']['name']} · learner {result['learner']} · "
         f"{result['episodes']:,} steps · seed {result['seed']}",
-        f"params: α={p['alpha']:g} γ={p['gamma']:g} ε₀={p['epsilon']:g} "
-        f"decay={p['epsilon_decay']:g} ε_min={p['epsilon_min']:g} "
-        f"→ final ε {result['epsilon_final']:.3f}",
-        f"mean reward: {result['mean_reward']:.3f} overall, "
-        f"{result['mean_reward_last_100']:.3f} over the last {LAST} steps",
+        _settings_line(result),
+        _reward_line(result),
         f"policy (current → best suggestion): {format_policy(result['policy'])}",
         "Q-table (rows: current genre, columns: suggestion, * = best):",
         format_q_table(result["genres"], np.array(result["q_table"]), result["policy"]),
@@ -308,7 +353,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     log = run_chain(
         learner, user, args.episodes, np.random.default_rng(seed), setup.genres, progress=bar
     )
-    result = simulate_result(log, user, setup.params, seed, learner.name)
+    result = simulate_result(log, user, learner, seed)
     if plot is not None:
         title = f"{user.name} · {learner.name} learner · seed {seed}"
         _write_plot(plot, log, title, user, learner)

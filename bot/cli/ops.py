@@ -88,7 +88,14 @@ def cmd_qtable(args: argparse.Namespace) -> int:
         raise ConfigError(f"no database at {db} (QTUNE_DB); the bot has not stored anything yet")
     view = asyncio.run(_read_table(settings, db, args.user_id))
     if args.json:
-        sys.stdout.write(json.dumps(table_dict(view), indent=2) + "\n")
+        doc = {**table_dict(view), "learned": bool(view.learned)}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif not view.learned:
+        # A table of starting values and a "policy" would look like knowledge.
+        sys.stdout.write(
+            f"User {view.user_id} · no data yet: no reactions and no /simulate, "
+            "so there is nothing learned to show.\n"
+        )
     else:
         sys.stdout.write(
             f"User {view.user_id} · {table_summary(view)}\n"

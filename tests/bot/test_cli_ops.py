@@ -82,7 +82,15 @@ async def test_qtable_json_while_the_database_is_open(tmp_path):
         await storage.close()
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"user_id", "genres", "q_table", "epsilon", "rewards", "current_genre"}
+    assert set(data) == {
+        "user_id",
+        "genres",
+        "q_table",
+        "epsilon",
+        "rewards",
+        "current_genre",
+        "learned",
+    }
     assert data["user_id"] == 4242
     assert data["genres"] == ["Pop", "Rock", "Jazz", "Classical", "HipHop"]
     q = np.array(data["q_table"])
@@ -106,6 +114,22 @@ async def test_qtable_text(tmp_path):
     assert "1 reward applied" in out
     row = next(line for line in out.splitlines() if line.startswith(state + " "))
     assert "1.00*" in row
+
+
+@pytest.mark.parametrize("learner", ["seed", "dyna"])
+async def test_qtable_for_a_user_with_no_data_says_so(tmp_path, learner):
+    """Not a table of starting values (70.00 everywhere under dyna) with a "policy"."""
+    db = tmp_path / "q.db"
+    await seed_user(db, 7)  # the database exists and holds someone else
+    proc = cli(tmp_path, "qtable", "2", QTUNE_LEARNER=learner)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("User 2 · no data yet")
+    assert proc.stdout.count("\n") == 1
+    assert "70.00" not in proc.stdout
+    assert "policy" not in proc.stdout
+    doc = json.loads(cli(tmp_path, "qtable", "2", "--json", QTUNE_LEARNER=learner).stdout)
+    assert doc["learned"] is False
+    assert json.loads(cli(tmp_path, "qtable", "7", "--json").stdout)["learned"] is True
 
 
 def test_qtable_without_database_is_one_line_exit_2(tmp_path):

@@ -34,6 +34,7 @@ SIM_KEYS = {
     "action_counts",
     "action_counts_last_100",
     "learner",
+    "explored_share",
 }
 RESULT_KEYS = {
     "user",
@@ -76,13 +77,17 @@ def test_simulate_json_has_every_key(capsys) -> None:
     assert doc["seed"] == 3
     assert doc["learner"] == DEFAULT_LEARNER
     assert doc["user"] == {"name": "pop_lover", "preferences": BUILTIN_PROFILES["pop_lover"]}
-    assert doc["params"] == {
+    assert doc["params"] == {"gamma": 0.9}  # dyna has no α and no ε schedule
+    seed_doc = sim_json(capsys, "--episodes", "30", "--seed", "3", "--learner", "seed")
+    assert seed_doc["params"] == {
         "alpha": 0.1,
         "gamma": 0.9,
         "epsilon": 1.0,
         "epsilon_decay": 0.995,
         "epsilon_min": 0.1,
     }
+    assert seed_doc["explored_share"] is None  # its exploration is its ε
+    assert 0.0 <= doc["explored_share"] <= 1.0
     assert sum(doc["action_counts"].values()) == 300
     assert sum(doc["action_counts_last_100"].values()) == 100
     assert -5.0 <= doc["mean_reward_last_100"] <= 10.0
@@ -363,3 +368,27 @@ def test_real_process_json_and_exit_codes() -> None:
     assert bad.returncode == 2
     assert "nobody" in bad.stderr
     assert bad.stdout == ""
+
+
+def test_simulate_prints_only_the_settings_the_learner_has(capsys) -> None:
+    code, out, _ = run(capsys, "simulate", "--episodes", "200", "--seed", "1", "--learner", "dyna")
+    assert code == 0
+    settings = out.splitlines()[1]
+    assert settings.startswith("settings: γ=0.9")
+    for absent in ("α", "ε", "decay"):
+        assert absent not in settings, settings
+    assert "of picks were not the greedy genre" in settings
+    code, out, _ = run(capsys, "simulate", "--episodes", "200", "--seed", "1", "--learner", "seed")
+    settings = out.splitlines()[1]
+    assert settings == "settings: α=0.1 γ=0.9 ε₀=1 decay=0.995 ε_min=0.1 → final ε 0.367"
+
+
+@pytest.mark.parametrize("learner", ["seed", "dyna"])
+def test_a_short_run_does_not_speak_of_the_last_100_steps(capsys, learner: str) -> None:
+    code, out, _ = run(capsys, "simulate", "--episodes", "10", "--seed", "1", "--learner", learner)
+    assert code == 0
+    assert "last 100" not in out
+    assert "mean reward: " in out
+    assert "over all 10 steps" in out
+    _, out, _ = run(capsys, "simulate", "--episodes", "101", "--seed", "1", "--learner", learner)
+    assert "over the last 100 steps" in out
