@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, make_learner
 from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, validate_genres
 from bot.errors import QTuneError
@@ -62,6 +64,9 @@ class Settings:
     max_episodes: int = EPISODES_HARD_CAP
     guild_ready_timeout: float = 2.0
     loop_lag_interval: float | None = None
+    seed: int | None = None
+    """QTUNE_SEED: seeds the bot's random choices, so a scripted session (the docs' pictures,
+    a bug report) replays exactly; unset in production."""
     api_base: str = DEFAULT_API_BASE
     gateway_url: str = DEFAULT_GATEWAY_URL
 
@@ -136,6 +141,7 @@ class Settings:
             max_episodes=max_episodes,
             guild_ready_timeout=_float(env, "QTUNE_GUILD_READY_TIMEOUT", 2.0, lo=0.0, hi=60.0),
             loop_lag_interval=_loop_lag(env),
+            seed=_seed(env),
             api_base=_url(env, "DISCORD_API_BASE", DEFAULT_API_BASE, ("http", "https")),
             gateway_url=_url(env, "DISCORD_GATEWAY_URL", DEFAULT_GATEWAY_URL, ("ws", "wss")),
         )
@@ -243,6 +249,15 @@ def _params(env: Mapping[str, str]) -> AgentParams:
         raise ConfigError(f"QTUNE_{field_name.upper()}: {message}") from None
 
 
+def _seed(env: Mapping[str, str]) -> int | None:
+    raw = (env.get("QTUNE_SEED") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 <= int(raw) < 2**63:
+        raise ConfigError(f"QTUNE_SEED must be a whole number from 0 to 2^63 − 1, got {raw!r}")
+    return int(raw)
+
+
 def _log_level(env: Mapping[str, str]) -> str:
     raw = _text(env, "QTUNE_LOG_LEVEL", "INFO").upper()
     if raw == "WARN":
@@ -322,6 +337,7 @@ async def open_service(
             dislike_reward=settings.dislike_reward,
             max_episodes=settings.max_episodes,
             cpu=CpuPool() if cpu else None,
+            rng=np.random.default_rng(settings.seed),
         )
     except BaseException:
         await storage.close()

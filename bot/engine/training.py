@@ -113,7 +113,7 @@ def _join(logs: list[TrainingLog]) -> TrainingLog:
     def joined(name: str) -> np.ndarray:
         return np.concatenate([getattr(lg, name) for lg in logs])
 
-    explored = [lg.explored for lg in logs]
+    explored = [lg.explored for lg in logs if lg.explored is not None]
     return TrainingLog(
         logs[0].genres,
         joined("states"),
@@ -121,7 +121,7 @@ def _join(logs: list[TrainingLog]) -> TrainingLog:
         joined("rewards"),
         joined("epsilons"),
         logs[-1].state,
-        None if any(e is None for e in explored) else np.concatenate(explored),
+        np.concatenate(explored) if len(explored) == len(logs) else None,
     )
 
 

@@ -180,6 +180,7 @@ def test_env_example_documents_every_variable_and_matches_defaults():
         "QTUNE_MAX_EPISODES",
         "QTUNE_GUILD_READY_TIMEOUT",
         "QTUNE_LOOP_LAG",
+        "QTUNE_SEED",
         "DISCORD_API_BASE",
         "DISCORD_GATEWAY_URL",
     }
@@ -240,4 +241,23 @@ def test_a_bad_database_url_is_one_line_without_the_password(value: str, words: 
         Settings.from_env({"QTUNE_DB": value})
     assert str(err.value).startswith("QTUNE_DB: ")
     assert "pw" not in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+async def test_qtune_seed_makes_the_bots_choices_replay(tmp_path: Path) -> None:
+    """Two services from the same QTUNE_SEED suggest the same genres; a bad seed is one line."""
+    settings = Settings.from_env({"QTUNE_SEED": "42", "QTUNE_LEARNER": "seed"})
+    assert settings.seed == 42
+    runs = []
+    for name in ("a.db", "b.db"):
+        service, storage = await open_service(settings, tmp_path / name, cpu=False)
+        try:
+            runs.append([(await service.recommend(7, "Rock")).action for _ in range(12)])
+        finally:
+            await storage.close()
+    assert runs[0] == runs[1]
+    assert len(set(runs[0])) > 1  # ε = 1: random picks, so equality is not by chance
+    assert Settings.from_env({}).seed is None
+    with pytest.raises(ConfigError, match="QTUNE_SEED") as err:
+        Settings.from_env({"QTUNE_SEED": "abc"})
     assert "\n" not in str(err.value)

@@ -1,0 +1,103 @@
+"""The README's quoted outputs are what the commands print today.
+
+Sybil (a maintained tool for testing the examples in documentation) finds the README's
+``console`` code blocks and hands each to an evaluator; the evaluator runs the block's
+``$ command`` the way ``docs/make_docs.py`` does (fresh database, ``QTUNE_SEED``, nothing
+from the environment) and compares every byte. When this fails, ``uv run python
+docs/make_docs.py`` rewrites the blocks and pictures; review the diff like any change.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from matplotlib.image import imread
+from sybil import Example, Sybil
+from sybil.parsers.markdown import CodeBlockParser
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+pytestmark = pytest.mark.timeout(600)
+
+
+def _load_make_docs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_docs", ROOT / "docs" / "make_docs.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_docs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+make_docs = _load_make_docs()
+
+
+def evaluate(example: Example) -> str | None:
+    """Sybil's evaluator: None when the block is current, else a diff-like message."""
+    command, expected = make_docs.parse_block(example.parsed)
+    quote = make_docs.Quote(command, expected, 0, 0)
+    fresh = make_docs.run_quote(quote)
+    if fresh == expected:
+        return None
+    return (
+        f"README line {example.line}: `{command}` prints something else today "
+        f"(run `uv run python docs/make_docs.py`).\n--- README\n{expected}\n--- today\n{fresh}"
+    )
+
+
+EXAMPLES = list(
+    Sybil(parsers=[CodeBlockParser(language="console", evaluator=evaluate)]).parse(README)
+)
+
+
+def test_the_readme_quotes_commands() -> None:
+    commands = [make_docs.parse_block(e.parsed)[0] for e in EXAMPLES]
+    assert any(" console " in c for c in commands)
+    assert any(" simulate " in c for c in commands)
+    assert any(" compare " in c for c in commands)
+    assert any("qtable-discord" in c for c in commands)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: f"README.md:{e.line}")
+def test_quoted_output_is_what_the_command_prints(example: Example) -> None:
+    example.evaluate()  # raises SybilFailure with the message above when stale
+
+
+def test_every_picture_in_the_readme_is_made_by_a_quoted_command() -> None:
+    text = README.read_text(encoding="utf-8")
+    pictures = set(re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", text))
+    made = {
+        word
+        for e in EXAMPLES
+        for word in make_docs.parse_block(e.parsed)[0].split()
+        if word.endswith(".png")
+    }
+    assert pictures
+    assert pictures <= made
+    unused = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.png")} - pictures
+    assert not unused, f"pictures in docs/ that the README does not show: {unused}"
+
+
+def test_the_simulate_picture_is_reproducible(tmp_path: Path) -> None:
+    """Same seed, same picture: the committed PNG decodes to what the command draws today."""
+    quote = next(
+        make_docs.Quote(*make_docs.parse_block(e.parsed), 0, 0)
+        for e in EXAMPLES
+        if "--plot docs/simulate_pop_lover.png" in e.parsed
+    )
+    argv, back = make_docs._swap_paths(make_docs._argv(quote.command), tmp_path)
+    import subprocess
+
+    subprocess.run(argv, cwd=ROOT, env=make_docs.environment(), check=True, capture_output=True)
+    (made,) = (Path(p) for p in back)
+    today = imread(io.BytesIO(made.read_bytes()), format="png")
+    committed = imread(ROOT / "docs" / "simulate_pop_lover.png", format="png")
+    assert today.shape == committed.shape
+    assert (today == committed).all(), "docs/simulate_pop_lover.png is stale: run make_docs.py"
