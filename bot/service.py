@@ -22,7 +22,7 @@ from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
 from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
-from bot.explain import explain
+from bot.explain import explain, liked_count
 from bot.workers import BrokenProcessPool, CpuPool
 from storage.base import Recommendation, SkipReward, Storage, UserRecord
 
@@ -86,6 +86,56 @@ class SimulationReport:
     rewards: np.ndarray
     policy: dict[str, str]
     table: TableView
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """One rewarded suggestion in a listener's history."""
+
+    at: float
+    state: str
+    action: str
+    liked: bool
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """What /stats shows a member: their reactions, oldest first, and the table now."""
+
+    reactions: list[Reaction]
+    table: TableView
+    beliefs: dict[str, str | None]
+    """Per current genre, the suggestion the table rates best, or None where it has none."""
+
+
+@dataclass(frozen=True)
+class GenreStat:
+    """A server's members and one genre: how many rated it, how many 👍 of how many ratings."""
+
+    genre: str
+    members: int
+    likes: int
+    ratings: int
+
+    @property
+    def share(self) -> float:
+        return self.likes / self.ratings if self.ratings else 0.0
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """Aggregate figures of one server. ``hidden`` genres had too few raters to show."""
+
+    guild_id: int
+    members: int
+    genres: list[GenreStat]
+    hidden: int
+    min_members: int
+
+
+MIN_MEMBERS_PER_FIGURE = 3
+"""A server figure is shown only when at least this many members stand behind it, so no
+single member's taste can be read from it (Manage Server sees every figure)."""
 
 
 def _key(text: str) -> str:
@@ -311,6 +361,85 @@ class QTuneService:
     async def table(self, user_id: int) -> TableView:
         """The user's table (a fresh one, not stored, for an unknown user)."""
         return self._view(user_id, await self.storage.get_user(user_id))
+
+    def _liked(self, reward: float) -> bool:
+        """A stored reward counts as a 👍 when it is nearer the like than the dislike reward."""
+        return reward > (self.like_reward + self.dislike_reward) / 2
+
+    async def history(self, user_id: int) -> UserHistory:
+        """The member's rewarded suggestions, oldest first, and their table now."""
+        recs = await self.storage.recommendations_of(user_id)
+        reactions = [
+            Reaction(r.rewarded_at or r.created_at, r.state, r.action, self._liked(r.reward))
+            for r in recs
+            if r.reward is not None
+        ]
+        view = await self.table(user_id)
+        beliefs: dict[str, str | None] = {}
+        for genre, row in zip(view.genres, view.q, strict=True):
+            beliefs[genre] = None if np.allclose(row, row[0]) else view.policy[genre]
+        return UserHistory(reactions, view, beliefs)
+
+    async def export(self, user_id: int) -> dict[str, Any]:
+        """Everything stored about ``user_id`` (the scope of :meth:`reset`), JSON-ready."""
+        rec = await self.storage.get_user(user_id)
+        recs = await self.storage.recommendations_of(user_id)
+        view = self._view(user_id, rec)
+        learner = rec.learner if rec is not None else None
+        return {
+            "user_id": str(user_id),
+            "exported_at": time.time(),
+            "genres": list(view.genres),
+            "table": None
+            if rec is None
+            else {
+                "q": view.q.tolist(),
+                "epsilon": float(view.epsilon),
+                "reactions_per_cell": learner.visits.tolist() if learner else None,
+                "reward_sum_per_cell": learner.reward_sum.tolist() if learner else None,
+                "rewards_applied": int(view.rewards),
+                "current_genre": view.current_genre,
+                "created_at": rec.created_at,
+                "updated_at": rec.updated_at,
+            },
+            "recommendations": [
+                {
+                    "message_id": str(r.message_id),
+                    "guild_id": None if r.guild_id is None else str(r.guild_id),
+                    "channel_id": None if r.channel_id is None else str(r.channel_id),
+                    "genre_now": r.state,
+                    "suggested": r.action,
+                    "created_at": r.created_at,
+                    "reward": r.reward,
+                    "rewarded_at": r.rewarded_at,
+                }
+                for r in recs
+            ],
+        }
+
+    async def server_stats(self, guild_id: int, *, every_figure: bool = False) -> ServerStats:
+        """Which genres a server's members like, aggregated over members.
+
+        A genre rated by fewer than :data:`MIN_MEMBERS_PER_FIGURE` members is hidden unless
+        ``every_figure`` (the caller has Manage Server).
+        """
+        tallies = await self.storage.guild_tallies(guild_id)
+        per_genre: dict[str, list[tuple[int, int]]] = {}
+        for t in tallies:
+            if t.action not in self.genres:
+                continue
+            likes = liked_count(t.ratings, t.reward_sum, self.like_reward, self.dislike_reward)
+            per_genre.setdefault(t.action, []).append((likes, t.ratings))
+        stats = [
+            GenreStat(g, len(rows), sum(k for k, _ in rows), sum(n for _, n in rows))
+            for g, rows in per_genre.items()
+        ]
+        shown = [g for g in stats if every_figure or g.members >= MIN_MEMBERS_PER_FIGURE]
+        shown.sort(key=lambda g: (-g.share, -g.ratings, g.genre))
+        members = len({t.user_id for t in tallies})
+        return ServerStats(
+            guild_id, members, shown, len(stats) - len(shown), MIN_MEMBERS_PER_FIGURE
+        )
 
     async def pending(self, max_age_s: float = 86400) -> list[Recommendation]:
         """Unrewarded recommendations newer than ``max_age_s`` (start-up catch-up)."""

@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 log = logging.getLogger("qtune.workers")
 
-__all__ = ["BrokenProcessPool", "CpuPool", "render_curve_png", "render_qtable_png"]
+__all__ = [
+    "BrokenProcessPool",
+    "CpuPool",
+    "render_curve_png",
+    "render_qtable_png",
+    "render_stats_png",
+]
 
 
 def _worker_init(nice: int) -> None:
@@ -103,3 +109,16 @@ def render_curve_png(
     if genres is not None and user in ("generic", *BUILTIN_PROFILES):
         best = best_mean_reward(resolve_user(str(user), genres).expected_rewards(genres))
     return learning_curve_png(rewards, title=title, best=best)
+
+
+def render_stats_png(
+    genres: tuple[str, ...],
+    actions: list[str],
+    liked: list[bool],
+    beliefs: dict[str, str | None],
+    title: str,
+) -> bytes:
+    """The /stats picture of one member, rendered in the worker."""
+    from bot.render.stats import user_stats_png
+
+    return user_stats_png(genres, actions, liked, beliefs, title)

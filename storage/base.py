@@ -82,6 +82,16 @@ class UserRecord:
         return cls(user_id, tuple(genres), learner, None, 0, now, now)
 
 
+@dataclass(frozen=True, slots=True)
+class RatingTally:
+    """One member's rewarded suggestions of one genre in one server (for server statistics)."""
+
+    user_id: int
+    action: str
+    ratings: int
+    reward_sum: float
+
+
 RewardStatus = Literal["applied", "not_a_recommendation", "not_requester", "already_rewarded"]
 
 
@@ -195,6 +205,14 @@ class Storage(ABC):
     @abstractmethod
     async def pending(self, max_age_s: float = 86400, limit: int = 1000) -> list[Recommendation]:
         """Unrewarded recommendations newer than ``max_age_s``, oldest first."""
+
+    @abstractmethod
+    async def recommendations_of(self, user_id: int) -> list[Recommendation]:
+        """Every recommendation row of ``user_id`` (what /reset deletes), oldest first."""
+
+    @abstractmethod
+    async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
+        """Rewarded recommendations made in ``guild_id``, summed per (member, genre)."""
 
     # --------------------------------------------------------------- metadata
     @abstractmethod

@@ -30,6 +30,7 @@ import aiosqlite
 
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
+    RatingTally,
     Recommendation,
     RewardOutcome,
     RewardStep,
@@ -531,6 +532,34 @@ class SQLiteStorage(Storage):
 
         def op(conn: sqlite3.Connection) -> list[Recommendation]:
             return [self._rec(conn, r) for r in conn.execute(sql, (since, limit))]
+
+        return await self._run(op)
+
+    async def recommendations_of(self, user_id: int) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC_COLS} FROM recommendations WHERE user_id = ? "
+            "ORDER BY created_at, message_id"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[Recommendation]:
+            return [self._rec(conn, r) for r in conn.execute(sql, (user_id,))]
+
+        return await self._run(op)
+
+    async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
+        # The guild is interned with its channel as "p:guild/channel" (see storage/schema.py).
+        sql = (
+            "SELECT r.user_id, r.action, count(*), sum(r.reward) FROM recommendations r "
+            "JOIN lookup p ON p.id = r.place WHERE p.value LIKE ? AND r.rewarded_at IS NOT NULL "
+            "GROUP BY r.user_id, r.action ORDER BY r.user_id, r.action"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[RatingTally]:
+            rows = conn.execute(sql, (f"p:{int(guild_id)}/%",)).fetchall()
+            return [
+                RatingTally(uid, self._value(conn, a)[2:], n, float(total))
+                for uid, a, n, total in rows
+            ]
 
         return await self._run(op)
 

@@ -35,6 +35,9 @@ COG_EXTENSIONS: tuple[str, ...] = (
     "cogs.table",
     "cogs.simulate",
     "cogs.reset",
+    "cogs.help",
+    "cogs.export",
+    "cogs.stats",
 )
 LOOP_LAG_KEY = "loop_lag_max_ms"
 SHUTDOWN_GRACE = 10.0
