@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
+    RatingTally,
     Recommendation,
     RewardOutcome,
     RewardStep,
@@ -197,6 +198,22 @@ class MemoryStorage(Storage):
         ]
         found.sort(key=lambda r: (r.created_at, r.message_id))
         return found[:limit]
+
+    async def recommendations_of(self, user_id: int) -> list[Recommendation]:
+        await self._enter()
+        found = [r for r in self.database.recommendations.values() if r.user_id == user_id]
+        found.sort(key=lambda r: (round(r.created_at), r.message_id))
+        return found
+
+    async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
+        await self._enter()
+        sums: dict[tuple[int, str], list[float]] = {}
+        for r in self.database.recommendations.values():
+            if r.guild_id == guild_id and r.rewarded and r.reward is not None:
+                cell = sums.setdefault((r.user_id, r.action), [0, 0.0])
+                cell[0] += 1
+                cell[1] += r.reward
+        return [RatingTally(u, a, int(n), total) for (u, a), (n, total) in sorted(sums.items())]
 
     # ----------------------------------------------------------- metadata
     async def get_meta(self, key: str) -> str | None:

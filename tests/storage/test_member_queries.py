@@ -1,31 +1,18 @@
-"""The storage queries behind /export and /stats, on a real SQLite file.
-
-Each implementation of :class:`storage.base.Storage` on main runs these (the ``storage``
-fixture lists them).
-"""
+"""The storage queries behind /export and /stats: part of the contract, so the
+``storage`` fixture (tests/storage/conftest.py) runs them on every backend."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from bot.engine.qlearning import LearnerState
 from storage.base import Recommendation, RewardOutcome, UserRecord
-from storage.sqlite import SQLiteStorage
 
 GENRES = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
 ANN, BEN = 11, 12
 GUILD, OTHER_GUILD = 500, 5001  # 500 is a prefix of 5001: they must not be mixed
-
-
-@pytest.fixture
-async def storage(tmp_path: Path):
-    st = await SQLiteStorage.open(tmp_path / "q.sqlite3", genres=GENRES)
-    yield st
-    await st.close()
 
 
 def rec(mid: int, user: int, guild: int | None, action: str, at: float) -> Recommendation:
