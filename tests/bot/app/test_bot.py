@@ -71,7 +71,7 @@ async def test_setup_hook_loads_every_cog_and_installs_the_error_policy(
 ) -> None:
     bot, recorder = await started(Settings(dev_guild=555), service)
     names = sorted(c.name for c in bot.tree.get_commands(guild=discord.Object(555)))
-    assert names == ["nowplaying", "qtable", "reset", "simulate"]
+    assert names == ["export", "help", "nowplaying", "qtable", "reset", "simulate", "stats"]
     assert bot.failed_extensions == []
     assert {"Reactions", "TreePolicy"} <= set(bot.cogs)
     assert bot.tree.on_error == bot.cogs["TreePolicy"].on_app_command_error  # type: ignore[attr-defined]
