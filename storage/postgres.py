@@ -43,6 +43,7 @@ import asyncpg
 
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
+    RatingTally,
     Recommendation,
     RewardOutcome,
     RewardStep,
@@ -581,6 +582,30 @@ class PostgresStorage(Storage):
         async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
             rows = await conn.fetch(sql, time.time() - max_age_s, limit)
             return [r for r in (_rec(row) for row in rows) if r is not None]
+
+        return await self._op(fn, tx=False)
+
+    async def recommendations_of(self, user_id: int) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC} FROM recommendations WHERE user_id = $1 ORDER BY created_at, message_id"
+        )
+
+        async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
+            rows = await conn.fetch(sql, user_id)
+            return [r for r in (_rec(row) for row in rows) if r is not None]
+
+        return await self._op(fn, tx=False)
+
+    async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
+        sql = (
+            "SELECT user_id, action, count(*), sum(reward) FROM recommendations "
+            "WHERE guild_id = $1 AND rewarded_at IS NOT NULL "
+            "GROUP BY user_id, action ORDER BY user_id, action"
+        )
+
+        async def fn(conn: asyncpg.Connection) -> list[RatingTally]:
+            rows = await conn.fetch(sql, guild_id)
+            return [RatingTally(int(u), a, int(n), float(t)) for u, a, n, t in rows]
 
         return await self._op(fn, tx=False)
 

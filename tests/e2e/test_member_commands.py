@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import SUGGESTION, THUMBS_DOWN, THUMBS_UP, eventually, running_bot
-from tests.e2e.fake_discord import FakeDiscord
 from tests.e2e.test_pictures import only_png
+from tests.fakediscord import FakeDiscord
+from tests.harness import SUGGESTION, THUMBS_DOWN, THUMBS_UP, running_bot
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,7 +24,7 @@ async def rate(qb, fake: FakeDiscord, user: int, genre: str, emoji: str) -> str:
     before = await qb.rewards(user)
     _, msg = await qb.nowplaying(user, genre)
     assert await fake.user_reacts(msg.id, user, emoji)
-    await eventually(lambda: _more(qb, user, before), what="the reward", dump=fake.dump)
+    await qb.eventually(lambda: _more(qb, user, before), what="the reward")
     return SUGGESTION.search(msg.content).group("genre")
 
 
@@ -71,7 +71,7 @@ async def test_export_is_the_scope_of_reset(fake: FakeDiscord, bot_env: dict[str
         assert table["q"] == view.q.tolist()
 
         await fake.send_command("reset", {"confirm": True}, user_id=GINA)
-        await eventually(lambda: _gone(qb, GINA), what="the reset", dump=fake.dump)
+        await qb.eventually(lambda: _gone(qb, GINA), what="the reset")
         again = await fake.send_command("export", user_id=GINA)
         empty = json.loads((await fake.final_message(again.id)).attachments[0].data)
         assert empty["table"] is None

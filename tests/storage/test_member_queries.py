@@ -1,16 +1,34 @@
-"""The storage queries behind /export and /stats: part of the contract, so the
-``storage`` fixture (tests/storage/conftest.py) runs them on every backend."""
+"""The storage queries behind /export and /stats, on every backend: the contract's
+(tests/storage/backends.py) and PostgreSQL on a throwaway server."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
+import pytest
 
 from bot.engine.qlearning import LearnerState
-from storage.base import Recommendation, RewardOutcome, UserRecord
+from storage.base import Recommendation, RewardOutcome, Storage, UserRecord
+from storage.postgres import PostgresStorage
+from tests.storage.backends import BACKENDS, make_backend
 
 GENRES = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
+
+
+@pytest.fixture(params=[*BACKENDS, "postgres"])
+async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
+    if request.param == "postgres":
+        st = await PostgresStorage.open(request.getfixturevalue("pg_url"), genres=GENRES)
+        yield st
+        await st.close()
+        return
+    made = make_backend(request.param, request)
+    yield await made.open(GENRES)
+    await made.close()
+
+
 ANN, BEN = 11, 12
 GUILD, OTHER_GUILD = 500, 5001  # 500 is a prefix of 5001: they must not be mixed
 
