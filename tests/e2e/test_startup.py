@@ -14,7 +14,7 @@ from tests.harness import BotProcess
 
 pytestmark = pytest.mark.timeout(60)
 
-EXPECTED_COMMANDS = {"nowplaying", "qtable", "simulate", "reset"}
+EXPECTED_COMMANDS = {"nowplaying", "qtable", "simulate", "reset", "help", "export", "stats"}
 
 
 def command_syncs(fake: FakeDiscord, since: int = 0) -> list:
