@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.common import enforce_cooldown, service_of
+from cogs.common import enforce_cooldown
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
 
 
 def export_file(data: dict) -> discord.File:
@@ -29,20 +33,20 @@ def export_message(data: dict) -> str:
 
 
 class Export(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="export", description="Download everything I store about you")
     async def export(self, interaction: discord.Interaction) -> None:
-        service = service_of(self.bot)
+        service = self.bot.service
         enforce_cooldown(interaction, "export")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.activity():
+        async with self.bot.in_flight.hold():
             data = await service.export(interaction.user.id)
         await interaction.followup.send(
             export_message(data), file=export_file(data), ephemeral=True
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Export(bot))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from cogs.common import THUMBS_DOWN, THUMBS_UP
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
 
 STORED = (
     "**What I store about you** (nothing else, no message text or names): the table I "
@@ -44,7 +49,7 @@ def help_text(tree: app_commands.CommandTree, like: float, dislike: float) -> st
 
 
 class Help(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="help", description="What I do, how I learn, and what I store")
@@ -57,5 +62,5 @@ class Help(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Help(bot))

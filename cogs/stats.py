@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.workers import render_stats_png
-from cogs.common import enforce_cooldown, service_of
+from cogs.common import enforce_cooldown
 from cogs.table import display_name
+
+if TYPE_CHECKING:
+    from bot.app.bot import QTuneBot
 
 NO_HISTORY = (
     "No data yet: you haven't rated any of my suggestions. Use /nowplaying and react "
@@ -42,7 +45,7 @@ def server_message(stats) -> str:
 
 
 class Stats(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: QTuneBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="stats", description="Your listening history, or this server's")
@@ -50,18 +53,18 @@ class Stats(commands.Cog):
     async def stats(
         self, interaction: discord.Interaction, scope: Literal["me", "server"] = "me"
     ) -> None:
-        service = service_of(self.bot)
+        service = self.bot.service
         if scope == "server":
             if interaction.guild_id is None:
                 raise app_commands.NoPrivateMessage()
             every = bool(interaction.permissions.manage_guild)
-            async with self.bot.activity():
+            async with self.bot.in_flight.hold():
                 stats = await service.server_stats(interaction.guild_id, every_figure=every)
             await interaction.response.send_message(server_message(stats), ephemeral=True)
             return
         enforce_cooldown(interaction, "stats")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.activity():
+        async with self.bot.in_flight.hold():
             history = await service.history(interaction.user.id)
         if not history.reactions:
             await interaction.followup.send(NO_HISTORY, ephemeral=True)
@@ -84,5 +87,5 @@ class Stats(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: QTuneBot) -> None:
     await bot.add_cog(Stats(bot))

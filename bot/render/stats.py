@@ -103,12 +103,12 @@ def user_stats_png(
     belief.set_title("What I'd suggest next")
     rows = len(genres)
     for i, g in enumerate(genres):
-        y = 1 - (i + 0.5) / rows
+        row_y = 1 - (i + 0.5) / rows
         best = policy.get(g)
-        belief.text(0.0, y, f"after {g}", ha="left", va="center", fontsize=10)
+        belief.text(0.0, row_y, f"after {g}", ha="left", va="center", fontsize=10)
         belief.text(
-            0.62,
-            y,
+            0.56,
+            row_y,
             best or "no preference yet",
             ha="left",
             va="center",
