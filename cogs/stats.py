@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.service import ServerStats
 from bot.workers import render_stats_png
 from cogs.common import enforce_cooldown
 from cogs.table import display_name
@@ -22,7 +23,7 @@ NO_HISTORY = (
 )
 
 
-def server_message(stats) -> str:
+def server_message(stats: ServerStats) -> str:
     """The server's figures as lines, best-liked genre first."""
     if not stats.genres:
         if stats.hidden:
