@@ -12,7 +12,7 @@ from discord import app_commands
 from bot.config import Settings, open_service
 from bot.errors import InvalidRequest, QTuneError, StorageError, UnknownGenre
 from cogs.common import DATABASE_DOWN, SOMETHING_WRONG, error_message, report_error
-from tests.cogs.conftest import FakeInteraction
+from tests.cogs.fakes import FakeInteraction
 
 
 def invoke_error(exc: Exception) -> app_commands.CommandInvokeError:
@@ -48,31 +48,31 @@ def test_unexpected_errors_have_no_words():
     assert error_message(RuntimeError("x")) is None
 
 
-async def test_expected_error_is_answered_ephemerally(fake_bot, service):
+async def test_expected_error_is_answered_ephemerally(fake_bot):
     inter = FakeInteraction(fake_bot)
     await report_error(inter, invoke_error(UnknownGenre("Unknown genre 'x'.")))
-    assert service.events == [("send_message", "Unknown genre 'x'.", {"ephemeral": True})]
+    assert fake_bot.events == [("send_message", "Unknown genre 'x'.", {"ephemeral": True})]
 
 
-async def test_unexpected_error_is_logged_with_traceback(fake_bot, service, caplog):
+async def test_unexpected_error_is_logged_with_traceback(fake_bot, caplog):
     try:
         raise ZeroDivisionError("oops")
     except ZeroDivisionError as exc:
         error = invoke_error(exc)
     inter = FakeInteraction(fake_bot)
     await report_error(inter, error)
-    assert service.events == [("send_message", SOMETHING_WRONG, {"ephemeral": True})]
+    assert fake_bot.events == [("send_message", SOMETHING_WRONG, {"ephemeral": True})]
     records = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(records) == 1
     assert records[0].exc_info[0] is ZeroDivisionError
     assert "/nowplaying" in records[0].getMessage()
 
 
-async def test_error_after_answer_goes_to_a_followup(fake_bot, service):
+async def test_error_after_answer_goes_to_a_followup(fake_bot):
     inter = FakeInteraction(fake_bot)
     await inter.response.defer(ephemeral=True)
     await report_error(inter, InvalidRequest("nope"))
-    assert service.events[-1] == ("followup", "nope", {"ephemeral": True})
+    assert fake_bot.events[-1] == ("followup", "nope", {"ephemeral": True})
 
 
 async def real_storage_failure(tmp_path: Path) -> StorageError:
@@ -93,13 +93,11 @@ def test_a_storage_error_is_not_shown_to_users_as_is():
     assert "disk I/O" not in message
 
 
-async def test_a_runtime_storage_failure_is_a_warning_and_try_again(
-    fake_bot, service, caplog, tmp_path
-):
+async def test_a_runtime_storage_failure_is_a_warning_and_try_again(fake_bot, caplog, tmp_path):
     failure = await real_storage_failure(tmp_path)
     inter = FakeInteraction(fake_bot, command="qtable")
     await report_error(inter, invoke_error(failure))
-    assert service.events == [("send_message", DATABASE_DOWN, {"ephemeral": True})]
+    assert fake_bot.events == [("send_message", DATABASE_DOWN, {"ephemeral": True})]
     assert "try again in a moment" in DATABASE_DOWN
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1

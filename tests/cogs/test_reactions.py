@@ -1,7 +1,8 @@
 """The reactions cog: live 👍/👎 and the catch-up of reactions given while the bot was away.
 
-The listener runs over the narrow fakes; the catch-up runs on the real service over a real
-SQLite file, with only Discord's reaction-users endpoint faked.
+The listener runs on the real service over the in-memory storage, with narrow Discord fakes;
+the catch-up runs on the real service over a real SQLite file, with only Discord's
+reaction-users endpoint faked.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import pytest
 from bot.app.bot import QTuneBot
 from bot.config import Settings, open_service
 from bot.errors import StorageError
-from bot.service import QTuneService
+from bot.service import FeedbackResult, QTuneService
 from cogs.common import THUMBS_DOWN, THUMBS_UP
 from cogs.reactions import CATCH_UP_MAX_AGE, Reactions
-from tests.cogs.conftest import FeedbackResult
 
 
 def reaction(emoji: str, user_id: int = 42, message_id: int = 1234, **extra):
@@ -38,14 +38,39 @@ def reaction(emoji: str, user_id: int = 42, message_id: int = 1234, **extra):
     return discord.RawReactionActionEvent(data, discord.PartialEmoji(name=emoji), "REACTION_ADD")
 
 
+async def suggested(service: QTuneService, message_id: int = 1234, user_id: int = 42) -> None:
+    """/nowplaying's part: a recommendation posted as ``message_id`` for ``user_id``."""
+    await service.record(message_id, await service.recommend(user_id, "Rock"), 7, 8)
+
+
+def spy_on_feedback(service: QTuneService, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Record the calls to the real ``service.feedback`` (which still runs)."""
+    calls: list[tuple] = []
+    real = service.feedback
+
+    async def feedback(message_id: int, user_id: int, liked: bool) -> FeedbackResult:
+        calls.append((message_id, user_id, liked))
+        return await real(message_id, user_id, liked)
+
+    monkeypatch.setattr(service, "feedback", feedback)
+    return calls
+
+
 @pytest.mark.parametrize(("emoji", "liked"), [(THUMBS_UP, True), (THUMBS_DOWN, False)])
 async def test_thumbs_become_feedback(fake_bot, service, emoji, liked):
+    await suggested(service)
     cog = Reactions(fake_bot)
     await cog.on_raw_reaction_add(reaction(emoji, message_author_id=999))
-    assert service.events == [("feedback", 1234, 42, liked)]
+    table = await service.table(42)
+    assert table.rewards == 1
+    assert (table.q.max() > 0) if liked else (table.q.min() < 0)
+    assert await service.pending() == []  # the recommendation is rewarded
+    assert fake_bot.in_flight.count == 0
 
 
-async def test_ignored_reactions_never_reach_the_service(fake_bot, service, caplog):
+async def test_ignored_reactions_never_reach_the_service(fake_bot, service, caplog, monkeypatch):
+    await suggested(service)
+    calls = spy_on_feedback(service, monkeypatch)
     cog = Reactions(fake_bot)
     caplog.set_level(logging.DEBUG, logger="qtune")
     await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=999))  # the bot's own echo
@@ -54,26 +79,28 @@ async def test_ignored_reactions_never_reach_the_service(fake_bot, service, capl
     bot_member = reaction(THUMBS_UP, user_id=77)
     bot_member.member = SimpleNamespace(bot=True)
     await cog.on_raw_reaction_add(bot_member)
-    assert service.events == []
+    assert calls == []
+    assert len(await service.pending()) == 1  # still waiting for the requester
     ignored = [r for r in caplog.records if "ignored" in r.getMessage()]
     assert len(ignored) == 4
     assert all(r.levelno == logging.DEBUG for r in ignored)
 
 
 async def test_rejected_feedback_is_a_debug_line(fake_bot, service, caplog):
-    service.feedback_result = FeedbackResult(False, "not_requester")
+    await suggested(service)
     cog = Reactions(fake_bot)
     caplog.set_level(logging.DEBUG, logger="qtune")
-    await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=5))
-    assert service.events == [("feedback", 1234, 5, True)]
+    await cog.on_raw_reaction_add(reaction(THUMBS_UP, user_id=5))  # not the requester
     assert any("not_requester" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno > logging.DEBUG]
+    assert (await service.table(42)).rewards == 0
 
 
-async def test_feedback_failure_is_logged_not_raised(fake_bot, service, caplog):
-    async def broken(*args):
+async def test_feedback_failure_is_logged_not_raised(fake_bot, service, caplog, monkeypatch):
+    async def broken(*args: object) -> FeedbackResult:
         raise RuntimeError("database is on fire")
 
-    service.feedback = broken
+    monkeypatch.setattr(service, "feedback", broken)
     cog = Reactions(fake_bot)
     await cog.on_raw_reaction_add(reaction(THUMBS_UP))
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -1,4 +1,4 @@
-"""/nowplaying and the cooldowns, over a fake service and narrow discord fakes."""
+"""/nowplaying and the cooldowns, on the real service over the in-memory storage."""
 
 from __future__ import annotations
 
@@ -7,54 +7,67 @@ from discord import app_commands
 
 from bot.config import Settings
 from bot.errors import UnknownGenre
+from bot.service import QTuneService
 from cogs.common import THUMBS_DOWN, THUMBS_UP, Cooldowns
 from cogs.recommend import Recommend
-from tests.cogs.conftest import FakeBot, FakeInteraction, kinds
+from storage.base import Recommendation
+from tests.cogs.fakes import FakeBot, FakeInteraction, kinds
 
 
-async def nowplaying(cog: Recommend, interaction, genre: str) -> None:
-    await Recommend.nowplaying.callback(cog, interaction, genre)
+async def nowplaying(cog: Recommend, interaction: FakeInteraction, genre: str) -> None:
+    await Recommend.nowplaying.callback(cog, interaction, genre)  # type: ignore[arg-type]
 
 
-async def test_nowplaying_records_before_adding_reactions(fake_bot, service):
+async def posted(service: QTuneService) -> dict[int, Recommendation]:
+    """The stored, not yet rewarded recommendations, by message id."""
+    return {r.message_id: r for r in await service.pending()}
+
+
+async def test_nowplaying_records_before_adding_reactions(fake_bot, service, storage):
     cog = Recommend(fake_bot)
-    inter = FakeInteraction(fake_bot, user_id=42, guild_id=7, channel_id=8, message_id=1234)
+    inter = FakeInteraction(
+        fake_bot,
+        user_id=42,
+        guild_id=7,
+        channel_id=8,
+        message_id=1234,
+        on_react=lambda: 1234 in storage.database.recommendations,
+    )
     await nowplaying(cog, inter, "  rOcK ")
 
-    assert kinds(service.events) == [
-        "recommend",
-        "send_message",
-        "original_response",
-        "record",
-        "react",
-        "react",
-    ]
-    assert service.events[0] == ("recommend", 42, "Rock")
-    _, content, kwargs = service.events[1]
-    assert "Rock" in content
-    assert "Jazz" in content
+    events = fake_bot.events
+    assert kinds(events) == ["send_message", "original_response", "react", "react"]
+    [rec] = (await posted(service)).values()
+    assert (rec.message_id, rec.user_id, rec.guild_id, rec.channel_id) == (1234, 42, 7, 8)
+    assert rec.state == "Rock"
+    _, content, kwargs = events[0]
+    assert f"**Rock**. Try **{rec.action}** next!" in content  # what was stored was shown
     assert THUMBS_UP in content
     assert THUMBS_DOWN in content
     assert not kwargs.get("ephemeral")  # the reply is public
-    _, message_id, suggestion, guild_id, channel_id = service.events[3]
-    assert (message_id, guild_id, channel_id) == (1234, 7, 8)
-    assert (suggestion.state, suggestion.action) == ("Rock", "Jazz")
-    assert service.events[4][2] == THUMBS_UP
-    assert service.events[5][2] == THUMBS_DOWN
+    assert events[2] == ("react", 1234, THUMBS_UP, True)  # stored before the first reaction
+    assert events[3] == ("react", 1234, THUMBS_DOWN, True)
+    assert (await service.table(42)).current_genre == "Rock"
     assert fake_bot.in_flight.count == 0
 
 
-async def test_nowplaying_accepts_aliases(fake_bot, service):
+@pytest.mark.parametrize("typed", ["hip hop", "Hip-Hop", "hip_hop", " HIPHOP "])
+async def test_nowplaying_accepts_aliases(fake_bot, service, typed):
     cog = Recommend(fake_bot)
-    await nowplaying(cog, FakeInteraction(fake_bot), "hip hop")
-    assert service.events[0] == ("recommend", 42, "HipHop")
+    await nowplaying(cog, FakeInteraction(fake_bot), typed)
+    [rec] = (await posted(service)).values()
+    assert rec.state == "HipHop"
+    assert (await service.table(42)).current_genre == "HipHop"
+    assert "**HipHop**" in fake_bot.events[0][1]
 
 
-async def test_unknown_genre_stores_nothing_and_lists_genres(fake_bot, service):
+async def test_unknown_genre_stores_nothing_and_lists_genres(fake_bot, service, storage):
     cog = Recommend(fake_bot)
     with pytest.raises(UnknownGenre) as info:
         await nowplaying(cog, FakeInteraction(fake_bot), "polka")
-    assert service.events == []  # no recommendation, no reply, no reactions
+    assert fake_bot.events == []  # no reply, no reactions
+    assert storage.database.users == {}  # no user created
+    assert storage.database.recommendations == {}  # nothing recorded
     for genre in service.genres:
         assert genre in str(info.value)
 
@@ -63,8 +76,8 @@ async def test_missing_reaction_permission_is_explained_privately(fake_bot, serv
     cog = Recommend(fake_bot)
     inter = FakeInteraction(fake_bot, forbid_reactions=True)
     await nowplaying(cog, inter, "pop")
-    assert "record" in kinds(service.events)
-    kind, content, kwargs = service.events[-1]
+    assert 1234 in await posted(service)  # still recorded: the user may react by hand
+    kind, content, kwargs = fake_bot.events[-1]
     assert kind == "followup"
     assert kwargs["ephemeral"] is True
     assert "Add Reactions" in content
@@ -77,12 +90,13 @@ async def test_missing_reaction_permission_is_explained_privately(fake_bot, serv
         ("ro", ["Rock"]),
         ("CLASS", ["Classical"]),
         ("hip-hop", ["HipHop"]),
+        ("hip hop", ["HipHop"]),
         ("zzz", []),
     ],
 )
 async def test_autocomplete(fake_bot, typed, expected):
     cog = Recommend(fake_bot)
-    choices = await Recommend.genre_autocomplete(cog, FakeInteraction(fake_bot), typed)
+    choices = await Recommend.genre_autocomplete(cog, FakeInteraction(fake_bot), typed)  # type: ignore[arg-type]
     assert [c.value for c in choices] == expected
 
 
@@ -104,22 +118,24 @@ async def test_cooldown_is_per_user_and_spares_typos(service):
     cog = Recommend(bot)
     with pytest.raises(UnknownGenre):
         await nowplaying(cog, FakeInteraction(bot, user_id=42), "rokc")
-    await nowplaying(cog, FakeInteraction(bot, user_id=42), "rock")  # the typo cost nothing
-    before = list(service.events)
+    await nowplaying(cog, FakeInteraction(bot, user_id=42, message_id=1), "rock")  # no cost
+    before = list(bot.events)
     with pytest.raises(app_commands.CommandOnCooldown) as info:
-        await nowplaying(cog, FakeInteraction(bot, user_id=42), "jazz")
+        await nowplaying(cog, FakeInteraction(bot, user_id=42, message_id=2), "jazz")
     assert 0 < info.value.retry_after <= 30
-    assert service.events == before  # nothing recommended, nothing sent
-    await nowplaying(cog, FakeInteraction(bot, user_id=43), "jazz")  # another user
-    assert ("recommend", 43, "Jazz") in service.events
+    assert bot.events == before  # nothing sent...
+    assert list(await posted(service)) == [1]  # ...nothing recommended
+    assert (await service.table(42)).current_genre == "Rock"
+    await nowplaying(cog, FakeInteraction(bot, user_id=43, message_id=3), "jazz")  # another user
+    assert (await posted(service))[3].state == "Jazz"
 
 
 async def test_cooldown_zero_disables_it(service):
     bot = FakeBot(service, Settings(cooldown=0))
     cog = Recommend(bot)
-    for _ in range(3):
-        await nowplaying(cog, FakeInteraction(bot, user_id=42), "rock")
-    assert [e[0] for e in service.events].count("recommend") == 3
+    for mid in range(3):
+        await nowplaying(cog, FakeInteraction(bot, user_id=42, message_id=mid), "rock")
+    assert sorted(await posted(service)) == [0, 1, 2]
 
 
 def test_suggestion_text_ends_with_the_services_reason():
