@@ -135,6 +135,7 @@ class Gateway:
             f"gateway {session.id} IDENTIFY shard={list(shard)} intents={session.intents}"
         )
         guilds = self.guilds_of(shard)
+        session.guild_ids = [g.id for g in guilds]
         ready = payloads.ready(self.world, session, guilds, self.url)
         await self.send(session, {"op": OP_DISPATCH, "t": "READY", "d": ready})
         for guild in guilds:
@@ -151,6 +152,7 @@ class Gateway:
             return
         session.intents = old.intents
         session.shard = old.shard
+        session.guild_ids = old.guild_ids
         session.sequence = old.sequence
         session.id = old.id
         session.identified = True

@@ -53,6 +53,12 @@ class Snowflakes:
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         return (ms << 22) | (next(self._counter) & 0x3FFFFF)
 
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A snowflake whose guild would be routed to ``shard_id`` of ``shard_count``."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        ms += (shard_id - ms) % shard_count
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
 
 def shard_of(guild_id: int, shard_count: int) -> int:
     """The shard Discord routes a guild's events to."""
@@ -195,6 +201,7 @@ class GatewaySession:
     intents: int | None = None
     identified: bool = False
     shard: tuple[int, int] = (0, 1)
+    guild_ids: list[int] = field(default_factory=list)  # the guilds its READY listed
     sequence: int = 0
     closed_at: float | None = None
     close_code: int | None = None

@@ -21,6 +21,7 @@ from tests.fakediscord.models import (
     API_PREFIX,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
+    INTENT_DIRECT_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGE_REACTIONS,
     REQUEST_KEY,
     Attachment,
@@ -431,8 +432,11 @@ class Rest:
     async def dispatch_reaction(self, msg: Message, user_id: int, emoji: str) -> int:
         """Push ``MESSAGE_REACTION_ADD``; the time it was written is kept on the message."""
         data = payloads.reaction_add(self.world, msg, user_id, emoji)
-        delivered = await self.gateway.dispatch(
-            "MESSAGE_REACTION_ADD", data, INTENT_GUILD_MESSAGE_REACTIONS
+        intent = (
+            INTENT_DIRECT_MESSAGE_REACTIONS
+            if msg.guild_id is None
+            else INTENT_GUILD_MESSAGE_REACTIONS
         )
+        delivered = await self.gateway.dispatch("MESSAGE_REACTION_ADD", data, intent)
         msg.dispatched_at.setdefault((emoji, user_id), self.world.elapsed())
         return delivered

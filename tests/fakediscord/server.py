@@ -223,9 +223,19 @@ class FakeDiscord:
         return user_id
 
     def add_guild(
-        self, guild_id: int | None = None, *, channels: int = 1, name: str | None = None
+        self,
+        guild_id: int | None = None,
+        *,
+        channels: int = 1,
+        name: str | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        """Another guild with ``channels`` text channels; a bot that identifies later sees it."""
+        """Another guild with ``channels`` text channels; a bot that identifies later sees it.
+
+        ``shard=(id, count)`` picks an id that Discord routes to that shard.
+        """
+        if guild_id is None and shard is not None:
+            guild_id = self.world.snowflake.on_shard(*shard)
         gid = guild_id or self.world.snowflake()
         guild = Guild(
             gid, name or f"guild {gid}", [self.world.snowflake() for _ in range(channels)]
