@@ -139,7 +139,8 @@ def adapt_record(record: UserRecord, genres: Sequence[str]) -> UserRecord:
         out[np.ix_(keep, keep)] = m[np.ix_(src, src)]
         return out
 
-    learner = LearnerState(move(st.q), st.epsilon, move(st.visits), move(st.reward_sum))
+    memory = None if st.memory is None else np.stack([move(plane) for plane in st.memory])
+    learner = LearnerState(move(st.q), st.epsilon, move(st.visits), move(st.reward_sum), memory)
     by_fold = {g.casefold(): g for g in genres}
     current = by_fold.get((record.current_genre or "").casefold())
     return replace(record, genres=genres, learner=learner, current_genre=current)

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from bot.engine.qlearning import LearnerState
+from bot.engine.qlearning import MEMORY_PLANES, LearnerState
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -87,16 +87,22 @@ SCHEMA_VERSION = len(MIGRATIONS)
 GENRE_SEP = "\x1f"  # ASCII unit separator: cannot appear in a sensible genre name
 
 
+def _raw_lengths(cells: int) -> tuple[int, ...]:
+    """The byte lengths a raw blob can have: nothing, q, q+counts, q+counts+memory."""
+    return (0, 8 * cells, 20 * cells, (20 + 8 * MEMORY_PLANES) * cells)
+
+
 def encode_state(st: LearnerState) -> bytes:
-    """q, reward_sum and visits as one blob, dropping all-zero trailing parts.
+    """q, reward_sum, visits and the learner's memory (if any) as one blob, dropping
+    all-zero trailing parts.
 
     Zlib-compressed when that is smaller (sparse tables of new users shrink a lot);
-    a raw blob has one of the lengths 0, 8n² or 20n², so the two cannot be confused.
+    a raw blob has one of :func:`_raw_lengths`, so the two cannot be confused. Blobs
+    written before ``memory`` existed (0, 8n² or 20n² bytes) decode unchanged.
     """
     raw = _raw_state(st)
     packed = zlib.compress(raw, 6)
-    n2 = st.q.size
-    if len(packed) < len(raw) and len(packed) not in (0, 8 * n2, 20 * n2):
+    if len(packed) < len(raw) and len(packed) not in _raw_lengths(st.q.size):
         return packed
     return raw
 
@@ -107,6 +113,10 @@ def _raw_state(st: LearnerState) -> bytes:
         np.ascontiguousarray(st.reward_sum, dtype="<f8").tobytes(),
         np.ascontiguousarray(st.visits, dtype="<u4").tobytes(),
     ]
+    if st.memory is not None:
+        n = st.q.shape[0]
+        memory = np.broadcast_to(st.memory, (MEMORY_PLANES, n, n))
+        return b"".join([*parts, np.ascontiguousarray(memory, dtype="<f8").tobytes()])
     if not st.visits.any() and not st.reward_sum.any():
         parts = parts[:1] if st.q.any() else []
     return b"".join(parts)
@@ -115,16 +125,21 @@ def _raw_state(st: LearnerState) -> bytes:
 def decode_state(blob: bytes, n: int, epsilon: float) -> LearnerState:
     """Inverse of :func:`encode_state` for an ``n``-genre table."""
     cells = n * n
-    if len(blob) not in (0, 8 * cells, 20 * cells):
+    lengths = _raw_lengths(cells)
+    if len(blob) not in lengths:
         blob = zlib.decompress(blob)
     q = np.zeros((n, n))
     reward_sum = np.zeros((n, n))
     visits = np.zeros((n, n), dtype=np.int64)
-    if len(blob) not in (0, 8 * cells, 20 * cells):
+    memory = None
+    if len(blob) not in lengths:
         raise ValueError(f"state blob of {len(blob)} bytes does not fit {n} genres")
     if blob:
         q[:] = np.frombuffer(blob, "<f8", cells, 0).reshape(n, n)
-    if len(blob) == 20 * cells:
+    if len(blob) >= 20 * cells:
         reward_sum[:] = np.frombuffer(blob, "<f8", cells, 8 * cells).reshape(n, n)
         visits[:] = np.frombuffer(blob, "<u4", cells, 16 * cells).reshape(n, n)
-    return LearnerState(q, float(epsilon), visits, reward_sum)
+    if len(blob) == lengths[3]:
+        planes = MEMORY_PLANES * cells
+        memory = np.frombuffer(blob, "<f8", planes, 20 * cells).reshape(MEMORY_PLANES, n, n).copy()
+    return LearnerState(q, float(epsilon), visits, reward_sum, memory)

@@ -93,6 +93,10 @@ def greedy_policy(q: np.ndarray) -> list[int]:
     return [int(i) for i in np.argmax(q, axis=1)]
 
 
+MEMORY_PLANES = 3
+"""Planes of :attr:`LearnerState.memory`; what each holds is the learner's business."""
+
+
 @dataclass(slots=True)
 class LearnerState:
     """Everything a learner keeps about one listener.
@@ -100,12 +104,17 @@ class LearnerState:
     ``q`` is the Q-table (rows: current genre, columns: suggested genre).
     ``visits`` and ``reward_sum`` count rewarded steps per (state, action); the
     seed learner ignores them, model-based learners build their reward model on them.
+    They are the listener's true history (explanations quote them), never rescaled.
+    ``memory`` is a learner's own working evidence, shape (MEMORY_PLANES, n, n), or
+    None: ``dyna`` keeps its forgetting counts and change statistic there, and a
+    newcomer's community prior starts there as pseudo-reactions.
     """
 
     q: np.ndarray
     epsilon: float
     visits: np.ndarray = field(default=None)  # type: ignore[arg-type]  # set in __post_init__
     reward_sum: np.ndarray = field(default=None)  # type: ignore[arg-type]  # likewise
+    memory: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.q.shape[0]
@@ -121,7 +130,10 @@ class LearnerState:
         return cls(q=np.zeros((n_genres, n_genres), dtype=np.float64), epsilon=float(epsilon))
 
     def copy(self) -> LearnerState:
-        return LearnerState(self.q.copy(), self.epsilon, self.visits.copy(), self.reward_sum.copy())
+        memory = None if self.memory is None else self.memory.copy()
+        return LearnerState(
+            self.q.copy(), self.epsilon, self.visits.copy(), self.reward_sum.copy(), memory
+        )
 
 
 def genre_index(genres: Sequence[str], name: str) -> int:
@@ -140,6 +152,7 @@ class BatchState:
     epsilon: np.ndarray  # (U,)
     visits: np.ndarray  # (U, n, n)
     reward_sum: np.ndarray  # (U, n, n)
+    memory: np.ndarray | None = None  # (U, MEMORY_PLANES, n, n), as LearnerState.memory
 
     @classmethod
     def fresh(cls, n_users: int, n_genres: int, epsilon: float) -> BatchState:
@@ -158,6 +171,7 @@ class BatchState:
             float(self.epsilon[i]),
             self.visits[i].copy(),
             self.reward_sum[i].copy(),
+            None if self.memory is None else self.memory[i].copy(),
         )
 
 

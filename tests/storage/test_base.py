@@ -484,3 +484,29 @@ async def test_reset_waits_for_a_hold_then_deletes(storage: Storage) -> None:
     await hold
     assert await reset is True  # it deleted what the hold wrote: no table comes back
     assert await storage.get_user(USER) is None
+
+
+async def test_the_learners_memory_survives_reopening_and_a_genre_change(
+    backend: Backend,
+) -> None:
+    st = learner()
+    st.memory = np.arange(75, dtype=float).reshape(3, 5, 5) / 3.0
+    storage = await backend.open(GENRES)
+    await put(storage, UserRecord(7, GENRES, st, "Jazz", 3, 1000.0, 1000.0))
+    await storage.close()
+    got = await (await backend.open(GENRES)).get_user(7)
+    assert got is not None
+    assert got.learner.memory is not None
+    np.testing.assert_array_equal(got.learner.memory, st.memory)
+    await (await backend.open(GENRES)).close()
+    genres = ("Jazz", "Pop", "Rock", "Classical", "HipHop", "Metal")
+    moved = await (await backend.open(genres)).get_user(7)
+    assert moved is not None
+    assert moved.learner.memory is not None
+    assert moved.learner.memory.shape == (3, 6, 6)
+    old = list(GENRES)
+    for i, s in enumerate(genres[:5]):
+        for j, a in enumerate(genres[:5]):
+            want = st.memory[:, old.index(s), old.index(a)]
+            np.testing.assert_array_equal(moved.learner.memory[:, i, j], want)
+    np.testing.assert_array_equal(moved.learner.memory[:, 5], 0.0)

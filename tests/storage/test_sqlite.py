@@ -200,3 +200,26 @@ async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert places == ["p:1/2"]  # the failed op's interned place was rolled back too
+
+
+def test_state_encoding_keeps_the_learners_memory() -> None:
+    st = learner()
+    st.memory = np.arange(3 * 25, dtype=float).reshape(3, 5, 5) / 7.0
+    back = decode_state(encode_state(st), 5, st.epsilon)
+    assert back.memory is not None
+    np.testing.assert_array_equal(back.memory, st.memory)
+    np.testing.assert_array_equal(back.visits, st.visits)
+    fresh = LearnerState.fresh(5, 1.0)
+    fresh.memory = np.zeros((3, 5, 5))
+    fresh.memory[0, :, 2] = 0.4  # a newcomer's prior: pseudo-reactions only
+    again = decode_state(encode_state(fresh), 5, 1.0)
+    np.testing.assert_array_equal(again.memory, fresh.memory)
+    assert not again.visits.any()
+
+
+def test_blobs_without_memory_still_decode_as_before() -> None:
+    st = learner()
+    assert st.memory is None
+    back = decode_state(encode_state(st), 5, st.epsilon)
+    assert back.memory is None
+    assert len(encode_state(st)) <= 500
