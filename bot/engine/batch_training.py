@@ -77,13 +77,15 @@ def train_stretches(
     rng: np.random.Generator,
     *,
     switch: float = 0.0,
+    state: BatchState | None = None,
 ) -> BatchLog:
     """Train ``n_users`` chains through taste changes: one stretch after another, the
     learner's state and the current genre carried across each change.
 
     ``switch`` is the probability that, before a step, a listener moves to a genre of
     their own choosing drawn from the stretch's ``home`` (0: the next state is always
-    the suggestion, the seed's chain).
+    the suggestion, the seed's chain). ``state`` is the users' starting state (e.g.
+    newcomers with a community prior); by default the learner's fresh one.
     """
     steps = sum(st.steps for st in stretches)
     if n_users < 1 or steps < 0 or not stretches or min(st.steps for st in stretches) < 0:
@@ -91,7 +93,7 @@ def train_stretches(
     if not 0.0 <= switch <= 1.0:
         raise ValueError(f"switch must be in [0, 1], got {switch!r}")
     n = stretches[0].probs.shape[-2]
-    bs = learner.init_batch(n_users, n)
+    bs = learner.init_batch(n_users, n) if state is None else state
     s = rng.integers(n, size=n_users)
     logs = []
     for st in stretches:

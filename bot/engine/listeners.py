@@ -219,7 +219,7 @@ class ProfileError(ValueError):
     """A profile name or file that cannot be used; the message names the problem."""
 
 
-def _check_prefs(prefs: object, genres: Sequence[str], where: str) -> dict[str, float]:
+def check_preferences(prefs: object, genres: Sequence[str], where: str) -> dict[str, float]:
     if not isinstance(prefs, Mapping):
         raise ProfileError(f"{where} must be a table of genre = preference")
     out: dict[str, float] = {}
@@ -240,12 +240,12 @@ def _check_after(after_raw: object, genres: Sequence[str], where: str) -> dict:
         raise ProfileError(f"{where}: 'after' must be a table of genre tables")
     after = {}
     for state, table in after_raw.items():
-        (state_genre,) = _check_prefs({state: 0.0}, genres, f"{where}: after").keys()
-        after[state_genre] = _check_prefs(table, genres, f"{where}: after.{state}")
+        (state_genre,) = check_preferences({state: 0.0}, genres, f"{where}: after").keys()
+        after[state_genre] = check_preferences(table, genres, f"{where}: after.{state}")
     return after
 
 
-def _check_switch(data: Mapping, source: str) -> float:
+def check_switch(data: Mapping, source: str) -> float:
     value = data.get("switch", 0.0)
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not 0.0 <= float(value) <= 1.0:
@@ -277,7 +277,7 @@ def _check_phases(raw: object, name: str, genres: Sequence[str], source: str) ->
             steps = _check_steps(entry["steps"], where)
         elif i < len(raw):
             raise ProfileError(f"{where}: missing 'steps' (only the last phase may omit it)")
-        prefs = _check_prefs(entry["preferences"], genres, f"{where}: preferences")
+        prefs = check_preferences(entry["preferences"], genres, f"{where}: preferences")
         after = _check_after(entry.get("after", {}), genres, where)
         phases.append(Phase(SimulatedUser(f"{name}#{i}", prefs, after), steps))
     return tuple(phases)
@@ -298,7 +298,7 @@ def profile_from_mapping(
     if not isinstance(name, str) or not name.strip():
         raise ProfileError(f"{source}: missing or empty 'name'")
     name = name.strip()
-    switch = _check_switch(data, source)
+    switch = check_switch(data, source)
     if "phases" in data:
         if "preferences" in data or "after" in data:
             raise ProfileError(
@@ -311,7 +311,7 @@ def profile_from_mapping(
         return SimulatedUser(name, first.preferences, first.after, phases, switch)
     if "preferences" not in data:
         raise ProfileError(f"{source}: missing 'preferences' table (or a 'phases' list)")
-    prefs = _check_prefs(data["preferences"], genres, f"{source}: preferences")
+    prefs = check_preferences(data["preferences"], genres, f"{source}: preferences")
     after = _check_after(data.get("after", {}), genres, source)
     return SimulatedUser(name, prefs, after, switch=switch)
 

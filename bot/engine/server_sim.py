@@ -1,0 +1,109 @@
+"""A simulated server: listeners from a population join one after another, each reacts
+a number of times, and each newcomer may start from what the members before them taught
+(the community prior, :mod:`bot.engine.community`), exactly as the bot starts a
+member's first table in a guild. Many servers (seeds) run at once, one batch per joiner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.engine.batch_training import Stretch, train_stretches
+from bot.engine.community import MemberEvidence, community_prior, evidence_from_log
+from bot.engine.learners import BatchLearner
+from bot.engine.listeners import REWARDS
+from bot.engine.population import Population
+from bot.engine.random_listeners import optimal_policy
+
+FIRST = 20
+
+
+@dataclass(frozen=True)
+class ServerRun:
+    """Per (server, joiner): the group index and the three figures, shape (seeds, N)."""
+
+    group: np.ndarray
+    regret: np.ndarray
+    regret_20: np.ndarray
+    neg_rate_first_20: np.ndarray
+
+
+def newcomers(
+    learner: BatchLearner, n_genres: int, evidence: list[list[MemberEvidence]], on: bool
+):
+    """The joiners' starting states: the learner's fresh state, or one from each server's
+    community prior when ``on`` and the learner takes one."""
+    if not on or not getattr(learner, "uses_community_prior", False):
+        return learner.init_batch(len(evidence), n_genres)
+    low, high = getattr(learner, "reward_range", (float(REWARDS.min()), float(REWARDS.max())))
+    priors = [community_prior(members, low, high) for members in evidence]
+    return learner.init_batch(len(evidence), n_genres, priors=priors)  # type: ignore[call-arg]
+
+
+def simulate_servers(
+    population: Population,
+    learner: BatchLearner,
+    genres: tuple[str, ...],
+    listeners: int,
+    episodes: int,
+    seeds: int,
+    rng: np.random.Generator,
+    *,
+    community: bool,
+    gamma: float = 0.9,
+) -> ServerRun:
+    """Run ``seeds`` servers of ``listeners`` joiners, ``episodes`` reactions each."""
+    n = len(genres)
+    drawn = [[population.draw(rng, genres) for _ in range(listeners)] for _ in range(seeds)]
+    evidence: list[list[MemberEvidence]] = [[] for _ in range(seeds)]
+    shape = (seeds, listeners)
+    group = np.empty(shape, dtype=np.intp)
+    regret, regret_20, neg = np.empty(shape), np.empty(shape), np.empty(shape)
+    users = np.arange(seeds)
+    for i in range(listeners):
+        people = [drawn[k][i][1] for k in range(seeds)]
+        group[:, i] = [drawn[k][i][0] for k in range(seeds)]
+        probs = np.stack([u.reward_probs(genres) for u in people])
+        home = np.stack([u.home_probs(genres) for u in people])
+        expected = np.stack([u.expected_rewards(genres) for u in people])
+        policy = np.stack([optimal_policy(u, genres, gamma) for u in people])
+        start = newcomers(learner, n, evidence, community)
+        log = train_stretches(
+            learner,
+            [Stretch(episodes, probs, home)],
+            seeds,
+            rng,
+            switch=population.switch,
+            state=start,
+        )
+        s, a = log.states.astype(np.intp), log.actions.astype(np.intp)
+        lost = expected[users, s, policy[users, s]] - expected[users, s, a]
+        regret[:, i] = lost.sum(axis=0)
+        regret_20[:, i] = lost[:FIRST].sum(axis=0)
+        neg[:, i] = (log.rewards[:FIRST] == REWARDS[0]).mean(axis=0)
+        for k, member in enumerate(evidence_from_log(log.actions, log.rewards, n)):
+            evidence[k].append(member)
+    return ServerRun(group, regret, regret_20, neg)
+
+
+def summarise(run: ServerRun, population: Population) -> dict[str, object]:
+    """The JSON figures: means over every joiner, and per group."""
+
+    def figures(mask: np.ndarray) -> dict[str, float | None]:
+        if not mask.any():
+            return {"regret": None, "regret_20": None, "neg_rate_first_20": None}
+        return {
+            "regret": float(run.regret[mask].mean()),
+            "regret_20": float(run.regret_20[mask].mean()),
+            "neg_rate_first_20": float(run.neg_rate_first_20[mask].mean()),
+        }
+
+    everyone = np.ones_like(run.group, dtype=bool)
+    out: dict[str, object] = dict(figures(everyone))
+    out["by_group"] = [
+        {"group": g.name, "listeners": int((run.group == k).sum()), **figures(run.group == k)}
+        for k, g in enumerate(population.groups)
+    ]
+    return out
