@@ -147,8 +147,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PROFILE_OR_FILE",
         help="a built-in, generic, or a profile file; repeat it (default: every built-in)",
     )
-    cmp_.add_argument("--episodes", type=_int_at_least(1), default=1000, help="steps per run")
-    cmp_.add_argument("--seeds", type=_int_at_least(1), default=100, help="runs per user")
+    cmp_.add_argument(
+        "--episodes",
+        type=_int_at_least(1),
+        default=None,
+        help="steps per run (default 1000; with --population, reactions per listener, 50)",
+    )
+    cmp_.add_argument(
+        "--seeds",
+        type=_int_at_least(1),
+        default=None,
+        help="runs per user (default 100; with --population, servers, 20)",
+    )
     cmp_.add_argument("--seed", type=_seed, default=0, help="base random seed (default 0)")
     cmp_.add_argument(
         "--learner",
@@ -157,6 +167,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default: {' and '.join(COMPARE_LEARNERS)})",
     )
     _add_params(cmp_)
+    cmp_.add_argument(
+        "--population",
+        metavar="FILE",
+        help="simulate servers of listeners drawn from this .toml/.json population instead",
+    )
+    cmp_.add_argument(
+        "--listeners",
+        type=_int_at_least(1),
+        default=None,
+        help="with --population: listeners who join each server, one after another (50)",
+    )
+    cmp_.add_argument(
+        "--community",
+        choices=("on", "off"),
+        default=None,
+        help="with --population: newcomers start from the server's taste (default on)",
+    )
     cmp_.add_argument("--json", action="store_true", help="print one JSON object instead")
     cmp_.set_defaults(func=cmd_compare)
 
@@ -554,6 +581,15 @@ def _compare_text(results: list[dict[str, Any]], episodes: int, seeds: int) -> s
 
 def cmd_compare(args: argparse.Namespace) -> int:
     setup = _setup(args)
+    if args.population is not None:
+        from bot.cli.population import cmd_population
+
+        return cmd_population(args, setup.genres, setup.params)
+    for flag in ("listeners", "community"):
+        if getattr(args, flag) is not None:
+            raise InvalidRequest(f"--{flag} needs --population")
+    args.episodes = 1000 if args.episodes is None else args.episodes
+    args.seeds = 100 if args.seeds is None else args.seeds
     specs = args.user or list(BUILTIN_PROFILES)
     users = [_user(spec, setup.genres) for spec in specs]
     learners = [_learner(name, setup.params) for name in (args.learner or COMPARE_LEARNERS)]

@@ -62,9 +62,10 @@ class Population:
 
 
 def _number(value: object, where: str, low: float, high: float | None = None) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and float(value) >= low and (high is None or float(value) <= high):
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if number >= low and (high is None or number <= high):
+            return number
     bound = f"in [{low:g}, {high:g}]" if high is not None else f"≥ {low:g}"
     raise ProfileError(f"{where} must be a number {bound}, got {value!r}")
 

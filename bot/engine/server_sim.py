@@ -30,9 +30,7 @@ class ServerRun:
     neg_rate_first_20: np.ndarray
 
 
-def newcomers(
-    learner: BatchLearner, n_genres: int, evidence: list[list[MemberEvidence]], on: bool
-):
+def newcomers(learner: BatchLearner, n_genres: int, evidence: list[list[MemberEvidence]], on: bool):
     """The joiners' starting states: the learner's fresh state, or one from each server's
     community prior when ``on`` and the learner takes one."""
     if not on or not getattr(learner, "uses_community_prior", False):

@@ -38,13 +38,31 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from operator import add, itemgetter
 from typing import NamedTuple, cast
 
 import numpy as np
 
-from bot.engine.qlearning import AgentParams, BatchState, LearnerState, greedy, greedy_batch
+from bot.engine.community import CommunityPrior
+from bot.engine.learners.forgetting import (
+    DRIFT,
+    REWARD_SUM,
+    VISITS,
+    ChangeConfig,
+    evidence_of_fall_scalar,
+    forget,
+    fresh_memory,
+    observe_batch,
+)
+from bot.engine.qlearning import (
+    MEMORY_PLANES,
+    AgentParams,
+    BatchState,
+    LearnerState,
+    greedy,
+    greedy_batch,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,9 @@ class DynaConfig:
     early_sharpness: float = 30.0
     early_reactions: float = 20.0
     explore_rate: float = 0.1  # smoothing of the observed exploration share (epsilon)
+    # Adaptive forgetting: a change detector per cell and what a change forgets
+    # (bot.engine.learners.forgetting). threshold=inf turns it off.
+    change: ChangeConfig = field(default_factory=ChangeConfig)
 
     def __post_init__(self) -> None:
         """Reject settings that would put a Beta parameter at 0 (log Γ(0) is infinite)."""
@@ -495,25 +516,57 @@ class DynaLearner:
         self._cols: _Model | None = None  # the same for the scalar path
 
     # --- one listener -------------------------------------------------------------
-    def initial_state(self, n_genres: int) -> LearnerState:
+    uses_community_prior = True  # initial_state/init_batch take a CommunityPrior
+
+    @property
+    def reward_range(self) -> tuple[float, float]:
+        return self.config.reward_low, self.config.reward_high
+
+    def initial_state(self, n_genres: int, prior: CommunityPrior | None = None) -> LearnerState:
         """A new listener's table is the prior model's fixed point, not zeros.
 
         Otherwise the first reaction, even a 👎, would lift every value from 0 to the
         prior's level (about +70 with the defaults) and ``/qtable`` would show a jump.
+        A community ``prior`` starts the working memory with its pseudo-reactions (the
+        listener's own history, ``visits``, stays empty).
         """
         state = LearnerState.fresh(n_genres, self.params.epsilon)
         state.q[...] = self._prior_q(n_genres)
+        if prior is None:
+            return state  # memory is made from the history at the first reaction
+        state.memory = np.zeros((MEMORY_PLANES, n_genres, n_genres))
+        self._add_prior(state.memory, prior)
+        r_hat = expected_reward(state.memory[VISITS], state.memory[REWARD_SUM], self.config)
+        state.q[...] = solve(np.zeros((n_genres, n_genres)), r_hat, self.params.gamma)
         return state
+
+    def _add_prior(self, memory: np.ndarray, prior: CommunityPrior) -> None:
+        """Pseudo-reactions at the prior's mean, spread evenly over the current genres so
+        they inform the pooled reward and never look like a taste of one row."""
+        n = memory.shape[-1]
+        if prior.mean.shape != (n,):
+            raise ValueError(f"prior has {prior.mean.size} genres, the table {n}")
+        per_cell = prior.strength / n
+        memory[VISITS] += per_cell[np.newaxis, :]
+        memory[REWARD_SUM] += (per_cell * (self._c.low + self._c.span * prior.mean))[np.newaxis, :]
+
+    @staticmethod
+    def _counts(state: LearnerState) -> tuple[np.ndarray, np.ndarray]:
+        """The counts the model is built on: the working memory, or the history."""
+        if state.memory is None:
+            return state.visits, state.reward_sum
+        return state.memory[VISITS], state.memory[REWARD_SUM]
 
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
         if self.config.sample_sweeps != 1:
-            row = self._sampled_q(state.q, state.visits, state.reward_sum, rng)[s]
+            row = self._sampled_q(state.q, *self._counts(state), rng)[s]
             return greedy(row, rng)
         # Only row s of the sampled Q is needed: r̃(s, ·) + γ·max Q(a, ·). Per cell, which
         # model holds is drawn first, then only that model's Beta.
         c = self._c
         m = self._cols
-        vis, rsum = state.visits.tolist(), state.reward_sum.tolist()
+        visits, reward_sum = self._counts(state)
+        vis, rsum = visits.tolist(), reward_sum.tolist()
         if m is None or m.visits != vis or m.reward_sum != rsum:
             m = self._cols = _model(vis, rsum, c)
         sharp = c.sharpness * (1.0 + c.early * math.exp(-m.total / c.early_reactions))
@@ -535,51 +588,103 @@ class DynaLearner:
         return ties[int(rng.integers(len(ties)))]
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
-        q = state.q.tolist()
-        vis, rsum = state.visits.tolist(), state.reward_sum.tolist()
+        memory = state.memory
+        if memory is None:
+            memory = state.memory = fresh_memory(state.visits, state.reward_sum)
+        vis, rsum = memory[VISITS].tolist(), memory[REWARD_SUM].tolist()
+        c = self._c
         old = self._cols
-        if old is not None and (old.visits != vis or old.reward_sum != rsum):
-            old = None
+        if old is None or old.visits != vis or old.reward_sum != rsum:
+            old = _model(vis, rsum, c)
+        changed = self._detect(memory, s, a, r)
+        if changed:
+            vis, rsum = memory[VISITS].tolist(), memory[REWARD_SUM].tolist()
+        q = state.q.tolist()
         gamma = self.params.gamma
         row = q[s]
         q_sa = row[a]
         explored = q_sa < max(row)
         td = r + gamma * max(q[s_next]) - q_sa
-        v_sa = vis[s][a] = vis[s][a] + 1
-        r_sa = rsum[s][a] = rsum[s][a] + r
-        state.visits[s, a] = v_sa
-        state.reward_sum[s, a] = r_sa
-        row[a] = q_sa + td / v_sa
-        m = _model(vis, rsum, self._c) if old is None else _model_step(old, vis, rsum, a, self._c)
+        state.visits[s, a] += 1
+        state.reward_sum[s, a] += r
+        row[a] = q_sa + td / float(state.visits[s, a])
+        vis[s][a] += 1.0
+        rsum[s][a] += r
+        memory[VISITS, s, a] = vis[s][a]
+        memory[REWARD_SUM, s, a] = rsum[s][a]
+        m = _model(vis, rsum, c) if changed else _model_step(old, vis, rsum, a, c)
         self._cols = m
         state.q.flat[:] = _solve_list(q, m.r_hat, gamma)
         rate = self.config.explore_rate
         state.epsilon = (1.0 - rate) * state.epsilon + rate * explored
         return float(td)
 
+    def _detect(self, memory: np.ndarray, s: int, a: int, r: float) -> bool:
+        """Advance cell (s, a)'s change statistic; on a change forget, and say so."""
+        cfg, c = self.config.change, self._c
+        v = float(memory[VISITS, s, a])
+        succ = min(max((float(memory[REWARD_SUM, s, a]) - v * c.low) / c.span, 0.0), v)
+        x = min(max((r - c.low) / c.span, 0.0), 1.0)
+        drift = memory[DRIFT, s, a] + evidence_of_fall_scalar(1.0 + succ, 1.0 + v - succ, x, cfg)
+        if drift > cfg.threshold:
+            part = memory[np.newaxis]
+            forget(part, np.array([a]), cfg)
+            memory[...] = part[0]
+            return True
+        memory[DRIFT, s, a] = max(0.0, drift)
+        return False
+
     # --- many listeners -----------------------------------------------------------
-    def init_batch(self, n_users: int, n_genres: int) -> BatchState:
+    def init_batch(
+        self,
+        n_users: int,
+        n_genres: int,
+        priors: Sequence[CommunityPrior | None] | None = None,
+    ) -> BatchState:
+        """Fresh listeners; ``priors`` gives each one's community prior (or None)."""
         bs = BatchState.fresh(n_users, n_genres, self.params.epsilon)
         bs.q[...] = self._prior_q(n_genres)
+        if priors is not None and any(p is not None for p in priors):
+            bs.memory = np.zeros((n_users, MEMORY_PLANES, n_genres, n_genres))
+            if len(priors) != n_users:
+                raise ValueError(f"{len(priors)} priors for {n_users} listeners")
+            for i, prior in enumerate(priors):
+                if prior is not None:
+                    self._add_prior(bs.memory[i], prior)
+            some = [i for i, p in enumerate(priors) if p is not None]
+            if some:
+                mem = bs.memory[some]
+                r_hat = expected_reward(mem[:, VISITS], mem[:, REWARD_SUM], self.config)
+                bs.q[some] = solve(np.zeros_like(r_hat), r_hat, self.params.gamma)
         return bs
+
+    @staticmethod
+    def _batch_counts(bs: BatchState) -> tuple[np.ndarray, np.ndarray]:
+        if bs.memory is None:
+            return bs.visits, bs.reward_sum
+        return bs.memory[:, VISITS], bs.memory[:, REWARD_SUM]
 
     def _prior_q(self, n_genres: int) -> np.ndarray:
         return _prior_q(n_genres, self.config, self.params.gamma)
 
     def select_batch(self, bs: BatchState, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        q = self._sampled_q(bs.q, bs.visits, bs.reward_sum, rng)
+        q = self._sampled_q(bs.q, *self._batch_counts(bs), rng)
         return greedy_batch(q[np.arange(q.shape[0]), s], rng)
 
     def update_batch(
         self, bs: BatchState, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray
     ) -> np.ndarray:
         idx = np.arange(bs.q.shape[0])
+        if bs.memory is None:
+            bs.memory = fresh_memory(bs.visits, bs.reward_sum)
         explored = bs.q[idx, s, a] < bs.q[idx, s].max(axis=1)
         td = r + self.params.gamma * bs.q[idx, s_next].max(axis=1) - bs.q[idx, s, a]
         bs.visits[idx, s, a] += 1
         bs.reward_sum[idx, s, a] += r
         bs.q[idx, s, a] += td / bs.visits[idx, s, a]
-        bs.q[...] = self._planned(bs.q, bs.visits, bs.reward_sum)
+        low, high = self.reward_range
+        observe_batch(bs.memory, s, a, r, low, high, self.config.change)
+        bs.q[...] = self._planned(bs.q, bs.memory[:, VISITS], bs.memory[:, REWARD_SUM])
         rate = self.config.explore_rate
         bs.epsilon[...] = (1.0 - rate) * bs.epsilon + rate * explored
         return td
