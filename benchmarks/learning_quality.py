@@ -1,11 +1,28 @@
-"""Learning quality of the learners, side by side (issue 6).
+"""Learning quality of the learners, side by side (issues 6 and 12).
 
     uv run python benchmarks/learning_quality.py [--seeds 200] [--steps 1000]
+        [--sections stationary,drift,population] [--peers] [--peer-seeds 50]
 
 Every learner trains ``--seeds`` independent listeners on each profile (the 5
 built-ins, plus ``--profiles`` random ones from ``--profile-seed``, every other one
 with state-dependent taste), all at once through the batched trainer. The metrics
 are means over profiles and seeds; the targets are checked on the generated set.
+
+Three sections:
+
+* **stationary**: regret@20/50/200/1000, −5 shares, best share, and the tail (share of
+  stuck runs, whose last 100 picks were less than half optimal, and regret's 95th
+  percentile);
+* **drift**: pop_lover → jazz_enthusiast at step 500, and ``--profiles`` random listeners
+  whose taste changes at step 500 (every other one state-dependent): regret after the
+  change, median steps to recover (16 of the last 20 picks optimal), share never
+  recovered;
+* **population**: the servers of ``docs/populations/*.toml``, 20 seeds × 50 listeners ×
+  50 reactions, community prior on against off in the same run, overall and per group.
+
+``--peers`` adds the learners of ``benchmarks/peers.py`` that can run here (a
+Beta-Thompson bandit always; Vowpal Wabbit when installed: ``uv sync --group peers``),
+trained on ``--peer-seeds`` seeds because VW runs one Python call per listener and step.
 """
 
 from __future__ import annotations
@@ -25,7 +42,7 @@ from bot.engine.qlearning import DEFAULT_GENRES
 from bot.engine.random_listeners import DEFAULT_MIN_GAP, policy_gap, random_profiles
 
 GAMMA = 0.9
-REGRET_AT = (50, 200, 1000)
+REGRET_AT = (20, 50, 200, 1000)
 NEG_AT = (20, 50)
 LAST = 100
 REGRET_DEFINITION = (
@@ -58,6 +75,8 @@ class Metrics:
     best_share_last: float
     greedy_optimal: float
     per_case: dict[str, tuple[float, float]]  # name -> (final regret, -5 share@20)
+    stuck_share: float = 0.0  # runs whose last 100 picks were less than half optimal
+    regret_p95: float = 0.0  # 95th percentile of a run's final regret
 
 
 def run_cases(
@@ -75,6 +94,7 @@ def run_cases(
     greedy = np.argmax(log.state.q, axis=2)
     neg20 = (log.rewards[:20] < 0).mean(axis=0).reshape(len(cases), seeds).mean(axis=1)
     final = regret[-1].reshape(len(cases), seeds).mean(axis=1)
+    best_last = (a[-LAST:] == best_a[-LAST:]).mean(axis=0)
     return Metrics(
         regret={t: float(regret[t - 1].mean()) for t in REGRET_AT if t <= steps},
         neg_share={t: float((log.rewards[:t] < 0).mean()) for t in NEG_AT if t <= steps},
@@ -83,6 +103,8 @@ def run_cases(
         per_case={
             c.name: (float(f), float(n)) for c, f, n in zip(cases, final, neg20, strict=True)
         },
+        stuck_share=float((best_last < 0.5).mean()),
+        regret_p95=float(np.percentile(regret[-1], 95)),
     )
 
 
@@ -91,7 +113,7 @@ def format_table(title: str, results: dict[str, Metrics]) -> str:
         ["learner"]
         + [f"regret@{t}" for t in REGRET_AT]
         + [f"-5 share@{t}" for t in NEG_AT]
-        + [f"best share last {LAST}", "greedy optimal"]
+        + [f"best share last {LAST}", "greedy optimal", "stuck share", "regret p95"]
     )
     rows = []
     for name, m in results.items():
@@ -100,6 +122,7 @@ def format_table(title: str, results: dict[str, Metrics]) -> str:
             + [f"{m.regret[t]:.0f}" if t in m.regret else "-" for t in REGRET_AT]
             + [f"{m.neg_share[t]:.3f}" if t in m.neg_share else "-" for t in NEG_AT]
             + [f"{m.best_share_last:.3f}", f"{m.greedy_optimal:.3f}"]
+            + [f"{m.stuck_share:.4f}", f"{m.regret_p95:.0f}"]
         )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
@@ -147,7 +170,205 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--min-gap", type=float, default=DEFAULT_MIN_GAP)
     p.add_argument("--seed", type=int, default=1, help="seed of the training runs")
     p.add_argument("--learners", default=",".join(dict.fromkeys(["seed", DEFAULT_LEARNER])))
+    p.add_argument("--sections", default="stationary,drift,population")
+    p.add_argument("--peers", action="store_true", help="add the peers that are installed")
+    p.add_argument("--peer-seeds", type=int, default=50, help="seeds for the peers")
+    p.add_argument("--servers", type=int, default=20, help="population: servers (seeds)")
     return p.parse_args(argv)
+
+
+def learners_to_run(args: argparse.Namespace) -> dict[str, tuple[BatchLearner, int]]:
+    """Name -> (learner, seeds): qtune's learners on ``--seeds``, peers on ``--peer-seeds``."""
+    out: dict[str, tuple[BatchLearner, int]] = {}
+    for name in [n.strip() for n in args.learners.split(",") if n.strip()]:
+        out[name] = (make_learner(name), args.seeds)
+    if args.peers:
+        from peers import peer_learners
+
+        for name, peer in peer_learners(DEFAULT_GENRES).items():
+            out[name] = (peer, args.peer_seeds)  # type: ignore[assignment]
+    return out
+
+
+def stationary_section(args: argparse.Namespace, learners: dict) -> None:
+    builtin = [make_case(resolve_user(name)) for name in BUILTIN_PROFILES]
+    users = random_profiles(args.profile_seed, args.profiles, min_gap=args.min_gap)
+    generated = [make_case(u) for u in users]
+    print(f"generated profiles (seed {args.profile_seed}, min Q* gap {args.min_gap} reward units):")
+    for u, c in zip(users, generated, strict=True):
+        pol = ",".join(DEFAULT_GENRES[i] for i in c.policy)
+        gap = policy_gap(u, DEFAULT_GENRES)
+        print(f"  {u.name:<12} gap {gap:.2f}  π* per state [{pol}]  after={dict(u.after)}")
+    sets = {f"built-in profiles ({len(builtin)})": builtin}
+    sets[f"generated profiles ({len(generated)})"] = generated
+    sets[f"all {len(builtin) + len(generated)} profiles"] = builtin + generated
+    results: dict[str, dict[str, Metrics]] = {title: {} for title in sets}
+    for name, (learner, seeds) in learners.items():
+        for title, cases in sets.items():
+            results[title][name] = run_cases(learner, cases, seeds, args.steps, args.seed)
+    for (title, table), cases in zip(results.items(), sets.values(), strict=True):
+        print()
+        print(format_table(title, table))
+        if not title.startswith("all"):
+            print("per profile: regret@end / -5 share@20")
+            print(format_per_case(cases, table))
+    if "seed" in learners and DEFAULT_LEARNER in learners and DEFAULT_LEARNER != "seed":
+        for title in list(sets)[:2]:
+            print(f"\nstationary targets for '{DEFAULT_LEARNER}' on the {title}:")
+            got = results[title]
+            checks = check_targets(got["seed"], got[DEFAULT_LEARNER], args.steps)
+            stuck = got[DEFAULT_LEARNER].stuck_share
+            checks.append((f"stuck share {stuck:.4f} ≤ 0.003", stuck <= 0.003))
+            for text, ok in checks:
+                print(f"  [{'met' if ok else 'MISSED'}] {text}")
+
+
+def drift_section(args: argparse.Namespace, learners: dict) -> None:
+    from bot.engine.batch_training import Stretch, train_stretches
+    from bot.engine.change_metrics import change_summary, score_steps
+    from bot.engine.listeners import Phase
+    from bot.engine.random_listeners import random_phased_profiles
+
+    change = args.steps // 2
+    pop, jazz = resolve_user("pop_lover"), resolve_user("jazz_enthusiast")
+    swing = SimulatedUser("pop→jazz", pop.preferences, {}, (Phase(pop, change), Phase(jazz)))
+    randoms = random_phased_profiles(args.profile_seed, args.profiles, change_at=change)
+    print(f"\ndrift: taste changes at step {change} of {args.steps}")
+    rows = []
+    figures: dict[str, dict[str, dict]] = {}
+    for name, (learner, seeds) in learners.items():
+        for user in [swing, *randoms]:
+            stretches = [
+                Stretch(g.stop - g.start, g.taste.reward_probs(DEFAULT_GENRES))
+                for g in user.segments(args.steps)
+            ]
+            log = train_stretches(learner, stretches, seeds, np.random.default_rng(args.seed))
+            scores = score_steps(log.states, log.actions, user, DEFAULT_GENRES, GAMMA)
+            figures.setdefault(name, {})[user.name] = change_summary(scores)
+    head = [
+        "learner",
+        "pop→jazz after",
+        "recover",
+        "never",
+        "random (mean) after",
+        "recover",
+        "never",
+    ]
+    for name, per in figures.items():
+        sw = per["pop→jazz"]
+        rest = [per[u.name] for u in randoms]
+        mean_after = float(np.mean([r["regret_after_change"] for r in rest]))
+        rec = [r["steps_to_recover"] for r in rest]
+        rec_txt = "/".join("∞" if x is None else f"{x:.0f}" for x in rec)
+        never = float(np.mean([r["never_recovered"] for r in rest]))
+        sw_rec = "never" if sw["steps_to_recover"] is None else f"{sw['steps_to_recover']:.0f}"
+        after_txt = f"{sw['regret_after_change']:.0f}"
+        never_txt = f"{sw['never_recovered']:.3f}"
+        rows.append(
+            [name, after_txt, sw_rec, never_txt, f"{mean_after:.0f}", rec_txt, f"{never:.3f}"]
+        )
+    _print_table(head, rows)
+    print("random drift listeners (regret after the change per listener):")
+    for name, per in figures.items():
+        cells = "  ".join(f"{u.name} {per[u.name]['regret_after_change']:.0f}" for u in randoms)
+        print(f"  {name:<14} {cells}")
+    if "seed" in figures and DEFAULT_LEARNER in figures:
+        mine, base = figures[DEFAULT_LEARNER], figures["seed"]
+        m = float(np.mean([mine[u.name]["regret_after_change"] for u in randoms]))
+        b = float(np.mean([base[u.name]["regret_after_change"] for u in randoms]))
+        sw = mine["pop→jazz"]["regret_after_change"]
+        print(f"\ndrift targets for '{DEFAULT_LEARNER}':")
+        print(
+            f"  [{'met' if m <= 0.2 * b else 'MISSED'}] random drift listeners: regret after "
+            f"the change {m:.0f} ≤ 0.2 × seed's {b:.0f} (≤ {0.2 * b:.0f}); ratio {m / b:.3f}"
+        )
+        print(
+            f"  [{'met' if sw <= 350 else 'MISSED'}] pop→jazz: regret after the change "
+            f"{sw:.0f} ≤ 350"
+        )
+
+
+def population_section(args: argparse.Namespace, learners: dict) -> None:
+    from pathlib import Path
+
+    from bot.cli.population import load_population, population_result
+    from bot.engine.qlearning import AgentParams
+
+    folder = Path(__file__).resolve().parents[1] / "docs" / "populations"
+    print(
+        f"\npopulation: {args.servers} servers × 50 listeners × 50 reactions, "
+        f"'{DEFAULT_LEARNER}' with the community prior on vs off (same listeners)"
+    )
+    head = [
+        "population",
+        "group",
+        "regret off",
+        "on",
+        "ratio",
+        "regret@20 off",
+        "on",
+        "ratio",
+        "−5 first 20 off",
+        "on",
+        "ratio",
+    ]
+    rows, worst, r20, neg = [], 0.0, [], []
+    for path in sorted(folder.glob("*.toml")):
+        population = load_population(str(path), DEFAULT_GENRES)
+        run = {
+            c: population_result(
+                population,
+                DEFAULT_LEARNER,
+                AgentParams(),
+                DEFAULT_GENRES,
+                listeners=50,
+                episodes=50,
+                seeds=args.servers,
+                seed=args.seed,
+                community=c == "on",
+            )
+            for c in ("off", "on")
+        }
+        groups = [("everyone", run["off"], run["on"])]
+        pairs = zip(run["off"]["by_group"], run["on"]["by_group"], strict=True)
+        groups += [(g["group"], g, h) for g, h in pairs]
+        for label, off, on in groups:
+            cells = [population.name if label == "everyone" else "", label]
+            for key in ("regret", "regret_20", "neg_rate_first_20"):
+                ratio = on[key] / off[key] if off[key] else float("nan")
+                cells += [
+                    f"{off[key]:.3f}" if key.startswith("neg") else f"{off[key]:.1f}",
+                    f"{on[key]:.3f}" if key.startswith("neg") else f"{on[key]:.1f}",
+                    f"{ratio:.2f}",
+                ]
+            rows.append(cells)
+            if label != "everyone":
+                worst = max(worst, on["regret"] / off["regret"])
+        r20.append(run["on"]["regret_20"] / run["off"]["regret_20"])
+        neg.append(run["on"]["neg_rate_first_20"] / run["off"]["neg_rate_first_20"])
+    _print_table(head, rows)
+    print("population targets (every population):")
+    print(
+        f"  [{'met' if max(r20) <= 0.55 else 'MISSED'}] regret@20 on/off ≤ 0.55: "
+        + ", ".join(f"{x:.2f}" for x in r20)
+    )
+    print(
+        f"  [{'met' if max(neg) <= 0.75 else 'MISSED'}] −5 share in first 20 on/off ≤ 0.75: "
+        + ", ".join(f"{x:.2f}" for x in neg)
+    )
+    print(
+        f"  [{'met' if worst <= 1.15 else 'MISSED'}] no group's regret above 1.15× off: "
+        f"worst {worst:.2f}"
+    )
+
+
+def _print_table(head: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+    print(line.format(*head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line.format(*r))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,32 +379,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"unknown learner(s) {unknown}; known: {sorted(LEARNERS)}\n")
         return 2
     started = time.perf_counter()
-    builtin = [make_case(resolve_user(name)) for name in BUILTIN_PROFILES]
-    users = random_profiles(args.profile_seed, args.profiles, min_gap=args.min_gap)
-    generated = [make_case(u) for u in users]
+    learners = learners_to_run(args)
+    sections = {x.strip() for x in args.sections.split(",")}
     print(f"{args.seeds} seeds × {args.steps} steps per profile; {REGRET_DEFINITION}")
-    print(f"generated profiles (seed {args.profile_seed}, min Q* gap {args.min_gap} reward units):")
-    for u, c in zip(users, generated, strict=True):
-        pol = ",".join(DEFAULT_GENRES[i] for i in c.policy)
-        gap = policy_gap(u, DEFAULT_GENRES)
-        print(f"  {u.name:<12} gap {gap:.2f}  π* per state [{pol}]  after={dict(u.after)}")
-    sets = {f"built-in profiles ({len(builtin)})": builtin}
-    sets[f"generated profiles ({len(generated)})"] = generated
-    results = {title: {} for title in sets}
-    for name in names:
-        learner = make_learner(name)
-        for title, cases in sets.items():
-            results[title][name] = run_cases(learner, cases, args.seeds, args.steps, args.seed)
-    for (title, table), cases in zip(results.items(), sets.values(), strict=True):
-        print()
-        print(format_table(title, table))
-        print("per profile: regret@end / -5 share@20")
-        print(format_per_case(cases, table))
-    gen = results[f"generated profiles ({len(generated)})"]
-    if "seed" in gen and DEFAULT_LEARNER in gen and DEFAULT_LEARNER != "seed":
-        print(f"\ntargets for the default learner '{DEFAULT_LEARNER}' on the generated profiles:")
-        for text, ok in check_targets(gen["seed"], gen[DEFAULT_LEARNER], args.steps):
-            print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    peer_note = [n for n, (_, k) in learners.items() if k != args.seeds]
+    if peer_note:
+        print(f"peers {', '.join(peer_note)} on {args.peer_seeds} seeds")
+    if "stationary" in sections:
+        stationary_section(args, learners)
+    if "drift" in sections:
+        drift_section(args, learners)
+    if "population" in sections:
+        population_section(args, learners)
     print(f"\n({time.perf_counter() - started:.1f} s)")
     return 0
 

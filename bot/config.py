@@ -59,6 +59,8 @@ class Settings:
     learner: str = DEFAULT_LEARNER
     like_reward: float = 10.0
     dislike_reward: float = -5.0
+    community: bool = True
+    """QTUNE_COMMUNITY: a member's first table in a guild starts from the guild's taste."""
     log_level: str = "INFO"
     cooldown: float = DEFAULT_COOLDOWN
     max_episodes: int = EPISODES_HARD_CAP
@@ -136,6 +138,7 @@ class Settings:
             learner=learner,
             like_reward=like,
             dislike_reward=dislike,
+            community=_on_off(env, "QTUNE_COMMUNITY", True),
             log_level=_log_level(env),
             cooldown=_float(env, "QTUNE_COOLDOWN", DEFAULT_COOLDOWN, lo=0.0, hi=3600.0),
             max_episodes=max_episodes,
@@ -183,6 +186,17 @@ def _with_dotenv(environ: Mapping[str, str], path: Path) -> dict[str, str]:
         merged.update({k: v for k, v in values.items() if v is not None})
     merged.update(environ)  # the real environment always wins
     return merged
+
+
+def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, got {value[:20]!r}")
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:
@@ -335,6 +349,7 @@ async def open_service(
             ),
             like_reward=settings.like_reward,
             dislike_reward=settings.dislike_reward,
+            community=settings.community,
             max_episodes=settings.max_episodes,
             cpu=CpuPool() if cpu else None,
             rng=np.random.default_rng(settings.seed),

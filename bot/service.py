@@ -8,6 +8,7 @@ handed to the storage as callbacks, so the storage runs read → step → write 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from bot.engine.community import CommunityPrior, MemberEvidence, community_prior
 from bot.engine.learners import Learner, make_learner
 from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
@@ -24,7 +26,7 @@ from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
 from bot.explain import explain, liked_count
 from bot.workers import BrokenProcessPool, CpuPool
-from storage.base import Recommendation, SkipReward, Storage, UserRecord
+from storage.base import RatingTally, Recommendation, SkipReward, Storage, UserRecord
 
 T = TypeVar("T")
 SIMULATED_USERS: tuple[str, ...] = ("generic", *BUILTIN_PROFILES)
@@ -143,6 +145,29 @@ def _key(text: str) -> str:
     return _SEPARATORS.sub("", text).casefold()
 
 
+log = logging.getLogger("qtune.service")
+
+
+def community_evidence(
+    rows: Sequence[RatingTally], genres: Sequence[str], *, exclude: int | None = None
+) -> list[MemberEvidence]:
+    """A guild's rated suggestions, summed per (member, genre), as one evidence vector per
+    member in ``genres`` order (a removed genre is left out; so is ``exclude``)."""
+    index = {g.casefold(): i for i, g in enumerate(genres)}
+    by_member: dict[int, MemberEvidence] = {}
+    for row in rows:
+        i = index.get(row.action.casefold())
+        if i is None or row.user_id == exclude:
+            continue
+        member = by_member.get(row.user_id)
+        if member is None:
+            n = len(genres)
+            member = by_member[row.user_id] = MemberEvidence(np.zeros(n), np.zeros(n))
+        member.reactions[i] += row.ratings
+        member.reward_sum[i] += row.reward_sum
+    return list(by_member.values())
+
+
 class QTuneService:
     """Recommend, learn from reactions, pretrain, show and delete a user's table."""
 
@@ -154,6 +179,7 @@ class QTuneService:
         learner: Learner | None = None,
         like_reward: float = 10.0,
         dislike_reward: float = -5.0,
+        community: bool = True,
         max_episodes: int = 100_000,
         rng: np.random.Generator | None = None,
         cpu: CpuPool | None = None,
@@ -165,6 +191,11 @@ class QTuneService:
         rewards = (self.dislike_reward, self.like_reward)
         self.learner = learner if learner is not None else make_learner(rewards=rewards)
         self.max_episodes = int(max_episodes)
+        # The community prior: only for learners that take one (dyna), see _first_table.
+        self.community = bool(community) and bool(
+            getattr(self.learner, "uses_community_prior", False)
+        )
+        self._known_users: set[int] = set()  # users seen with a table: no prior lookup
         self.rng = rng if rng is not None else np.random.default_rng()
         # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".
         self._by_key = {_key(g): g for g in self.genres}
@@ -214,8 +245,33 @@ class QTuneService:
             raise UnknownGenre(f"Unknown genre {shown!r}. Choose one of: {', '.join(self.genres)}.")
         return genre
 
-    def _fresh(self, user_id: int) -> UserRecord:
-        return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(len(self.genres)))
+    def _fresh(self, user_id: int, prior: CommunityPrior | None = None) -> UserRecord:
+        n = len(self.genres)
+        if prior is None:
+            return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(n))
+        learner = self.learner.initial_state(n, prior=prior)  # type: ignore[call-arg]
+        return UserRecord.fresh(user_id, self.genres, learner)
+
+    async def _first_table_prior(self, user_id: int, guild_id: int | None) -> CommunityPrior | None:
+        """The guild's prior when ``user_id`` has no table yet (None: no table to make,
+        no guild, the feature off, or nothing to go on).
+
+        The evidence is the guild's rated recommendations summed per member and genre
+        (:meth:`Storage.guild_tallies`): it grows as reactions arrive, and ``/reset``,
+        which deletes the caller's recommendations, removes exactly their part. Only the
+        aggregate reaches the newcomer (:func:`bot.engine.community.community_prior`).
+        """
+        if not self.community or guild_id is None or user_id in self._known_users:
+            return None
+        if await self.storage.get_user(user_id) is not None:
+            self._known_users.add(user_id)
+            return None
+        rows = await self.storage.guild_tallies(guild_id)
+        return community_prior(
+            community_evidence(rows, self.genres, exclude=user_id),
+            self.dislike_reward,
+            self.like_reward,
+        )
 
     def _view(self, user_id: int, rec: UserRecord | None) -> TableView:
         rec = rec or self._fresh(user_id)
@@ -235,10 +291,17 @@ class QTuneService:
         )
 
     # ------------------------------------------------------------- contract
-    async def recommend(self, user_id: int, genre: str) -> Suggestion:
-        """Suggest the next genre from ``genre`` and make it the user's current genre."""
+    async def recommend(self, user_id: int, genre: str, guild_id: int | None = None) -> Suggestion:
+        """Suggest the next genre from ``genre`` and make it the user's current genre.
+
+        A member's first table, made here in a guild, starts from the guild's taste.
+        """
         state = self.parse_genre(genre)
-        rec = await self.storage.set_current_genre(user_id, state, lambda: self._fresh(user_id))
+        prior = await self._first_table_prior(user_id, guild_id)
+        rec = await self.storage.set_current_genre(
+            user_id, state, lambda: self._fresh(user_id, prior)
+        )
+        self._known_users.add(user_id)
         s = self.genres.index(state)
         a = self.learner.select(rec.learner, s, self.rng)
         why = explain(
@@ -355,7 +418,9 @@ class QTuneService:
         )
 
     async def reset(self, user_id: int) -> bool:
-        """Delete the user's table and recommendations; True if there was anything."""
+        """Delete the user's table and recommendations (so also their part of every
+        guild's community evidence); True if there was anything."""
+        self._known_users.discard(user_id)
         return await self.storage.delete_user(user_id)
 
     async def table(self, user_id: int) -> TableView:

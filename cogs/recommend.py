@@ -43,7 +43,7 @@ class Recommend(commands.Cog):
         state = service.parse_genre(genre)  # UnknownGenre → the tree's error handler
         enforce_cooldown(interaction, "nowplaying")
         async with self.bot.in_flight.hold():
-            suggestion = await service.recommend(interaction.user.id, state)
+            suggestion = await service.recommend(interaction.user.id, state, interaction.guild_id)
             await interaction.response.send_message(
                 suggestion_text(suggestion.state, suggestion.action, suggestion.reason),
                 allowed_mentions=discord.AllowedMentions.none(),

@@ -170,13 +170,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp_.add_argument(
         "--population",
         metavar="FILE",
-        help="simulate servers of listeners drawn from this .toml/.json population instead",
+        help="simulate servers of listeners drawn from this .toml/.json population "
+        "(default: none, compare --user profiles)",
     )
     cmp_.add_argument(
         "--listeners",
         type=_int_at_least(1),
         default=None,
-        help="with --population: listeners who join each server, one after another (50)",
+        help="with --population: listeners who join each server, one after another (default 50)",
     )
     cmp_.add_argument(
         "--community",

@@ -58,7 +58,9 @@ class CommunityPrior:
         return not bool(np.any(self.strength > 0))
 
 
-def _shares(members: Sequence[MemberEvidence], low: float, high: float):
+def _shares(
+    members: Sequence[MemberEvidence], low: float, high: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(counts, liked shares) as (members, n) arrays; shares are 0 where count is 0."""
     n = np.array([m.reactions for m in members], dtype=np.float64)
     total = np.array([m.reward_sum for m in members], dtype=np.float64)

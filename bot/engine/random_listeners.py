@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.engine.listeners import SimulatedUser, optimal_q
+from bot.engine.listeners import Phase, SimulatedUser, optimal_q
 from bot.engine.qlearning import DEFAULT_GENRES
 
 DEFAULT_MIN_GAP = 1.0
@@ -93,4 +93,36 @@ def random_profiles(
         dep = i % 2 == 1
         name = f"rand{i}{'_after' if dep else ''}"
         out.append(random_profile(rng, name, state_dependent=dep, genres=genres, min_gap=min_gap))
+    return out
+
+
+def random_phased_profiles(
+    seed: int,
+    count: int = 6,
+    *,
+    change_at: int = 500,
+    genres: Sequence[str] = DEFAULT_GENRES,
+    min_gap: float = DEFAULT_MIN_GAP,
+    min_moved: float = 0.6,
+) -> list[SimulatedUser]:
+    """``count`` listeners whose taste changes once, at step ``change_at``: two random
+    profiles (every other pair state-dependent) whose optimal policies differ in at least
+    ``min_moved`` of the states, so the change really asks for new suggestions."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        dep = i % 2 == 1
+        name = f"drift{i}{'_after' if dep else ''}"
+        before = random_profile(
+            rng, f"{name}#1", state_dependent=dep, genres=genres, min_gap=min_gap
+        )
+        pi_before = optimal_policy(before, genres)
+        for _ in range(1000):
+            after = random_profile(
+                rng, f"{name}#2", state_dependent=dep, genres=genres, min_gap=min_gap
+            )
+            if (optimal_policy(after, genres) != pi_before).mean() >= min_moved:
+                break
+        phases = (Phase(before, change_at), Phase(after))
+        out.append(SimulatedUser(name, before.preferences, before.after, phases))
     return out

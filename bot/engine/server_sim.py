@@ -15,6 +15,7 @@ from bot.engine.community import MemberEvidence, community_prior, evidence_from_
 from bot.engine.learners import BatchLearner
 from bot.engine.listeners import REWARDS
 from bot.engine.population import Population
+from bot.engine.qlearning import BatchState
 from bot.engine.random_listeners import optimal_policy
 
 FIRST = 20
@@ -30,7 +31,9 @@ class ServerRun:
     neg_rate_first_20: np.ndarray
 
 
-def newcomers(learner: BatchLearner, n_genres: int, evidence: list[list[MemberEvidence]], on: bool):
+def newcomers(
+    learner: BatchLearner, n_genres: int, evidence: list[list[MemberEvidence]], on: bool
+) -> BatchState:
     """The joiners' starting states: the learner's fresh state, or one from each server's
     community prior when ``on`` and the learner takes one."""
     if not on or not getattr(learner, "uses_community_prior", False):

@@ -268,3 +268,17 @@ async def test_a_restart_is_waited_out_or_reported_then_reconnected(
         assert (await late).applied
     finally:
         await st.close()
+
+
+async def test_the_learners_memory_round_trips(storage: PostgresStorage) -> None:
+    st = LearnerState.fresh(5, 0.5)
+    st.memory = np.arange(75, dtype=float).reshape(3, 5, 5) / 3.0
+    mid = 99_001
+    await storage.add_recommendation(Recommendation(mid, USER, 1, 2, "Pop", "Rock", 1.0, 1000.0))
+    record = UserRecord(USER, GENRES, st, "Pop", 1, 1000.0, 1000.0)
+    out = await storage.apply_reward(mid, USER, lambda _r, _u: (1.0, record, None))
+    assert out.status == "applied"
+    got = await storage.get_user(USER)
+    assert got is not None
+    assert got.learner.memory is not None
+    np.testing.assert_array_equal(got.learner.memory, st.memory)

@@ -1,0 +1,161 @@
+"""The community prior in the service, on a real SQLite file: a member's first table in a
+guild starts from the guild's aggregate taste; the privacy rules (only aggregates, only
+other members, /reset removes the caller's part, DMs teach nothing, QTUNE_COMMUNITY=off)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import ConfigError, Settings
+from bot.engine.learners import make_learner
+from bot.engine.learners.forgetting import VISITS
+from bot.service import QTuneService, community_evidence
+from storage.base import RatingTally
+from storage.sqlite import SQLiteStorage
+
+GUILD, OTHER_GUILD = 555, 777
+NEWCOMER = 9000
+ids = itertools.count(1)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path):
+    st = await SQLiteStorage.open(tmp_path / "community.db")
+    yield st
+    await st.close()
+
+
+def service_on(storage: SQLiteStorage, *, community: bool = True, learner: str = "dyna"):
+    return QTuneService(
+        storage,
+        learner=make_learner(learner),
+        community=community,
+        rng=np.random.default_rng(3),
+    )
+
+
+async def react(service: QTuneService, user: int, guild: int | None, liked: bool, genre="Pop"):
+    """One /nowplaying in ``guild`` and the member's reaction to its suggestion."""
+    suggestion = await service.recommend(user, genre, guild)
+    mid = next(ids)
+    await service.record(mid, suggestion, guild, 1)
+    result = await service.feedback(mid, user, liked)
+    assert result.applied
+    return suggestion.action
+
+
+async def rock_server(service: QTuneService, members: range, guild: int = GUILD) -> None:
+    """Members who like Rock and nothing else, each reacting a dozen times."""
+    for user in members:
+        for _ in range(12):
+            suggestion = await service.recommend(user, "Pop", guild)
+            mid = next(ids)
+            await service.record(mid, suggestion, guild, 1)
+            assert (await service.feedback(mid, user, suggestion.action == "Rock")).applied
+
+
+async def test_a_newcomer_starts_from_the_guilds_taste(storage: SQLiteStorage) -> None:
+    service = service_on(storage)
+    await rock_server(service, range(1, 9))
+    assert await storage.guild_tallies(GUILD)  # rated suggestions are the guild's evidence
+    await service.recommend(NEWCOMER, "Pop", GUILD)
+    table = await service.table(NEWCOMER)
+    rock, pop = service.genres.index("Rock"), service.genres.index("Pop")
+    assert (table.q[:, rock] > table.q[:, pop]).all()
+    assert not table.learned  # no reaction of their own yet
+    fresh = await service.table(NEWCOMER + 1)  # a stranger's table, not stored
+    assert np.ptp(fresh.q[:, rock] - fresh.q[:, pop]) == pytest.approx(0.0)
+
+
+async def test_only_the_aggregate_reaches_a_newcomer(storage: SQLiteStorage) -> None:
+    """Members' state-dependent tables never show: the newcomer's evidence is the same in
+    every row, nothing is copied from a member's table, and they have no history."""
+    service = service_on(storage)
+    await rock_server(service, range(1, 9))
+    await service.recommend(NEWCOMER, "Jazz", GUILD)
+    user = await storage.get_user(NEWCOMER)
+    assert user is not None
+    assert not user.learner.visits.any()
+    assert not user.learner.reward_sum.any()
+    memory = user.learner.memory
+    assert memory is not None
+    assert (memory[VISITS] == memory[VISITS][0]).all()  # one pseudo-row, repeated
+    assert memory[VISITS].sum() <= 2.0 * len(service.genres) + 1e-9  # capped strength
+
+
+async def test_only_the_first_table_gets_a_prior(storage: SQLiteStorage) -> None:
+    service = service_on(storage)
+    await react(service, NEWCOMER, OTHER_GUILD, liked=True)
+    before = await storage.get_user(NEWCOMER)
+    await rock_server(service, range(1, 9))
+    await service.recommend(NEWCOMER, "Pop", GUILD)  # joins the rock server later
+    after = await storage.get_user(NEWCOMER)
+    assert before is not None
+    assert after is not None
+    np.testing.assert_array_equal(after.learner.q, before.learner.q)
+
+
+async def test_dms_teach_no_guild_and_get_no_prior(storage: SQLiteStorage) -> None:
+    service = service_on(storage)
+    for user in range(1, 6):
+        await react(service, user, None, liked=True)
+    assert await storage.guild_tallies(GUILD) == []
+    await service.recommend(NEWCOMER, "Pop", None)
+    user = await storage.get_user(NEWCOMER)
+    assert user is not None
+    assert user.learner.memory is None  # a plain fresh table
+
+
+async def test_reset_removes_the_callers_contribution_only(storage: SQLiteStorage) -> None:
+    service = service_on(storage)
+    await rock_server(service, range(1, 5))
+    await react(service, 1, OTHER_GUILD, liked=True)
+    assert await service.reset(1)
+    for guild in (GUILD, OTHER_GUILD):
+        assert all(r.user_id != 1 for r in await storage.guild_tallies(guild))
+    assert {r.user_id for r in await storage.guild_tallies(GUILD)} == {2, 3, 4}
+    # their first table after /reset is a newcomer's again
+    await service.recommend(1, "Pop", GUILD)
+    user = await storage.get_user(1)
+    assert user is not None
+    assert user.learner.memory is not None
+
+
+async def test_off_switch(storage: SQLiteStorage) -> None:
+    service = service_on(storage, community=False)
+    await rock_server(service, range(1, 9))
+    await service.recommend(NEWCOMER, "Pop", GUILD)
+    user = await storage.get_user(NEWCOMER)
+    assert user is not None
+    assert user.learner.memory is None
+    assert Settings.from_env({"QTUNE_COMMUNITY": "off"}).community is False
+    assert Settings.from_env({}).community is True
+    with pytest.raises(ConfigError, match="QTUNE_COMMUNITY must be on or off"):
+        Settings.from_env({"QTUNE_COMMUNITY": "maybe"})
+
+
+async def test_learners_without_a_prior_ignore_the_community(storage: SQLiteStorage) -> None:
+    service = service_on(storage, learner="seed")
+    assert service.community is False
+    await rock_server(service, range(1, 9))
+    await service.recommend(NEWCOMER, "Pop", GUILD)
+    user = await storage.get_user(NEWCOMER)
+    assert user is not None
+    assert user.learner.memory is None
+
+
+def test_evidence_leaves_out_the_newcomer_and_removed_genres() -> None:
+    rows = [
+        RatingTally(1, "Rock", 3, 30.0),
+        RatingTally(1, "Polka", 5, 50.0),  # a genre no longer configured
+        RatingTally(2, "rock", 2, -10.0),  # matched case-insensitively
+        RatingTally(9, "Rock", 4, 40.0),
+    ]
+    genres = ("Pop", "Rock")
+    members = community_evidence(rows, genres, exclude=9)
+    assert [m.reactions.tolist() for m in members] == [[0, 3], [0, 2]]
+    assert [m.reward_sum.tolist() for m in members] == [[0, 30.0], [0, -10.0]]
