@@ -22,6 +22,7 @@ from discord.ext import commands
 from bot.app.busy import InFlight
 from bot.app.cooldowns import Cooldowns
 from bot.app.lag import LoopLagMonitor
+from bot.app.registrations import warn_if_doubled
 from bot.app.sync import sync_if_changed
 from bot.config import Settings
 from bot.service import QTuneService
@@ -104,6 +105,7 @@ class QTuneBot(commands.Bot):
         self.commands_synced = await sync_if_changed(
             self.tree, self.service, self.settings.dev_guild, self.failed_extensions
         )
+        await warn_if_doubled(self.tree, self.service, self.settings.dev_guild)
         if self.settings.loop_lag_interval:
             self.loop_lag = LoopLagMonitor(self.settings.loop_lag_interval)
             self.spawn(self.loop_lag.run(), "qtune-loop-lag")
