@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -53,6 +54,12 @@ class Recommend(commands.Cog):
             await service.record(
                 message.id, suggestion, interaction.guild_id, interaction.channel_id
             )
+            # Inside the hold: a shutdown lets the reactions finish instead of cutting them.
+            await self._add_reactions(interaction, message)
+
+    async def _add_reactions(
+        self, interaction: discord.Interaction, message: discord.InteractionMessage
+    ) -> None:
         try:
             await message.add_reaction(THUMBS_UP)
             await message.add_reaction(THUMBS_DOWN)
@@ -61,6 +68,16 @@ class Recommend(commands.Cog):
                 interaction,
                 f"I can't add reactions in this channel (Add Reactions permission). "
                 f"You can still react {THUMBS_UP} or {THUMBS_DOWN} yourself.",
+            )
+        except (discord.HTTPException, aiohttp.ClientError, RuntimeError) as exc:
+            if not self.bot.is_closed():
+                raise
+            # Shut down mid-way: the suggestion is stored, and a 👍/👎 the member adds by
+            # hand is applied by the start-up catch-up, so nothing is lost.
+            log.info(
+                "shutting down: left the reactions on %s unfinished (%s)",
+                message.id,
+                type(exc).__name__,
             )
 
     @nowplaying.autocomplete("genre")
