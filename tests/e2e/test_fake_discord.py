@@ -10,12 +10,13 @@ import io
 import struct
 import zlib
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord
+from tests.fakediscord import FakeDiscord, Limit, RateLimits
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -181,3 +182,54 @@ async def test_reaction_while_disconnected_is_kept_not_delivered(fake: FakeDisco
     msg = fake.create_message("old")
     assert not await fake.user_reacts(msg.id, 444, "👍")
     assert fake.reactions_of(msg.id) == {"👍": [444]}
+
+
+REACTION_PUT = "PUT channels/{c}/messages/{m}/reactions/{e}/@me"
+
+
+@pytest.fixture
+def limited(fake: FakeDiscord) -> FakeDiscord:
+    """The same fake with Discord's rate limits switched on (set before the bot connects)."""
+    fake.rest.rate_limits = RateLimits()
+    return fake
+
+
+async def test_discord_py_queues_reactions_on_the_rate_limit_headers(
+    limited: FakeDiscord, smoke_bot: SmokeBot
+) -> None:
+    fake = limited
+    inter = await fake.send_command("echo", {"word": "hi"}, user_id=fake.add_user(555))
+    await fake.interaction_response(inter.id)
+    await fake.wait_for_reactions(inter.original_message_id, ["👍", "👎"])
+    puts = fake.find_requests("PUT", "/reactions/")
+    assert [r.status for r in puts] == [204, 204], fake.dump()
+    first, second = (r.headers for r in puts)
+    assert first["X-RateLimit-Limit"] == "1"
+    assert first["X-RateLimit-Remaining"] == "0"
+    assert float(first["X-RateLimit-Reset-After"]) > 0
+    assert first["X-RateLimit-Bucket"] == second["X-RateLimit-Bucket"]
+    # discord.py read the headers and waited for the window: Discord never had to refuse.
+    assert fake.rest.rate_limits is not None
+    assert fake.rest.rate_limits.limited == 0
+    assert all(r.status != 429 for r in fake.requests)
+
+
+async def test_a_request_over_the_limit_gets_429_per_channel() -> None:
+    limits = RateLimits({REACTION_PUT: Limit(1, 30.0)})
+    async with FakeDiscord(rate_limits=limits) as fake:
+        other = fake.add_channels(1)[0]
+        here = fake.create_message("one")
+        there = fake.create_message("two", channel_id=other)
+        auth = {"Authorization": f"Bot {fake.token}"}
+        base = fake.api_base + "/channels/{}/messages/{}/reactions/%F0%9F%91%8D/@me"
+        async with aiohttp.ClientSession(headers=auth) as http:
+            ok = await http.put(base.format(fake.channel_id, here.id))
+            refused = await http.put(base.format(fake.channel_id, here.id))
+            elsewhere = await http.put(base.format(other, there.id))
+            assert (ok.status, refused.status, elsewhere.status) == (204, 429, 204)
+            body = await refused.json()
+            assert body["retry_after"] > 0
+            assert body["global"] is False
+            assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert fake.reactions_of(here.id) == {"👍": [fake.bot_user_id]}
+    assert limits.limited == 1

@@ -3,6 +3,7 @@
 - :mod:`.models`: what it remembers (guilds, messages, interactions, requests, sessions);
 - :mod:`.payloads`: the JSON shapes discord.py reads;
 - :mod:`.gateway`: the websocket, with shards; :mod:`.rest`: the REST routes;
+- :mod:`.ratelimit`: Discord's per-route buckets and their headers;
 - :mod:`.server`: :class:`FakeDiscord`, the driver tests and benchmarks use.
 """
 
@@ -18,6 +19,7 @@ from tests.fakediscord.models import (
     Request,
     shard_of,
 )
+from tests.fakediscord.ratelimit import Limit, RateLimits
 from tests.fakediscord.server import FakeDiscord, WaitTimeout
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "GatewaySession",
     "Guild",
     "Interaction",
+    "Limit",
     "Message",
     "Part",
+    "RateLimits",
     "Request",
     "WaitTimeout",
     "shard_of",

@@ -103,6 +103,7 @@ class Request:
     authorized: bool = False
     status: int | None = None
     response: Any = None
+    headers: dict[str, str] = field(default_factory=dict)  # of the response
 
     @property
     def files(self) -> list[Part]:

@@ -31,6 +31,7 @@ from tests.fakediscord.models import (
     Request,
     World,
 )
+from tests.fakediscord.ratelimit import RateLimits
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -127,12 +128,22 @@ def apply_message_data(
 
 
 class Rest:
-    """The REST routes. ``gateway_bot`` is what ``GET /gateway/bot`` recommends."""
+    """The REST routes, rate-limited as on Discord when given ``rate_limits``.
 
-    def __init__(self, world: World, changes: Changes, gateway: Gateway) -> None:
+    ``recommended_shards`` is what ``GET /gateway/bot`` answers.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        changes: Changes,
+        gateway: Gateway,
+        rate_limits: RateLimits | None = None,
+    ) -> None:
         self.world = world
         self.changes = changes
         self.gateway = gateway
+        self.rate_limits = rate_limits
         self.recommended_shards = 1
         self._tasks: set[asyncio.Task[Any]] = set()
         self.routes = self._route_table()
@@ -165,6 +176,7 @@ class Rest:
             world.errors.append(f"{rec.method} {rec.path}: {type(exc).__name__}: {exc}")
             response = error(400, f"fake Discord error: {type(exc).__name__}: {exc}")
         rec.status = response.status
+        rec.headers = dict(response.headers)
         self.changes.notify("requests")
         return response
 
@@ -174,32 +186,42 @@ class Rest:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         rec = request[REQUEST_KEY]
         parts = rec.path.strip("/").split("/")
-        for pattern, verb, handler, needs_auth in self.routes:
+        for template, pattern, verb, handler, needs_auth in self.routes:
             if verb != rec.method or len(pattern) != len(parts):
                 continue
-            args = []
+            params: dict[str, str] = {}
             for want, got in zip(pattern, parts, strict=True):
                 if want.startswith("{"):
-                    args.append(got)
+                    params[want[1:-1]] = got
                 elif want != got:
                     break
             else:
                 if needs_auth and not rec.authorized:
                     return error(401, "401: Unauthorized")
-                try:
-                    result = await handler(rec, *args)
-                except NotFound as exc:
-                    return exc.response()
-                if isinstance(result, web.StreamResponse):
-                    return result
-                rec.response = result
-                if result is None:
-                    return web.Response(status=204)
-                return json_response(result)
+                headers: dict[str, str] = {}
+                if self.rate_limits is not None:
+                    headers, refused = self.rate_limits.check(f"{verb} {template}", params)
+                    if refused is not None:
+                        return refused
+                response = await self.respond(rec, handler, list(params.values()))
+                response.headers.update(headers)
+                return response
         self.world.errors.append(f"unhandled route {rec.method} {rec.path}")
         return error(404, "404: Not Found")
 
-    def _route_table(self) -> list[tuple[list[str], str, Handler, bool]]:
+    async def respond(self, rec: Request, handler: Handler, args: list[str]) -> web.Response:
+        try:
+            result = await handler(rec, *args)
+        except NotFound as exc:
+            return exc.response()
+        if isinstance(result, web.Response):
+            return result
+        rec.response = result
+        if result is None:
+            return web.Response(status=204)
+        return json_response(result)
+
+    def _route_table(self) -> list[tuple[str, list[str], str, Handler, bool]]:
         r: list[tuple[str, str, Handler, bool]] = [
             ("users/@me", "GET", self.get_me, True),
             ("oauth2/applications/@me", "GET", self.get_app, True),
@@ -219,7 +241,7 @@ class Rest:
             ("channels/{c}/messages/{m}/reactions/{e}/@me", "DELETE", self.del_own_reaction, True),
             ("channels/{c}/messages/{m}/reactions/{e}", "GET", self.get_reactions, True),
         ]
-        return [(p.split("/"), v, h, a) for p, v, h, a in r]
+        return [(p, p.split("/"), v, h, a) for p, v, h, a in r]
 
     # ------------------------------------------------------------------ login and sync
     async def get_me(self, rec: Request) -> Any:

@@ -36,6 +36,7 @@ from tests.fakediscord.models import (
     Request,
     World,
 )
+from tests.fakediscord.ratelimit import RateLimits
 from tests.fakediscord.rest import Rest
 
 OPTION_USER = 6
@@ -63,7 +64,11 @@ def guess_option_type(value: Any) -> int:
 
 
 class FakeDiscord:
-    """The fake server and its driver. ``async with FakeDiscord() as fake:`` starts it."""
+    """The fake server and its driver. ``async with FakeDiscord() as fake:`` starts it.
+
+    ``rate_limits=RateLimits()`` makes the REST routes answer with Discord's rate-limit
+    headers (and 429 beyond them); without it nothing is limited, which keeps tests fast.
+    """
 
     def __init__(
         self,
@@ -74,6 +79,7 @@ class FakeDiscord:
         application_id: int = 900_000_000_000_000_003,
         bot_user_id: int | None = None,
         echo_own_reactions: bool = True,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         bot = bot_user_id or application_id
         self.world = World(
@@ -90,7 +96,7 @@ class FakeDiscord:
         self.channel_id = channel_id
         self.changes = Changes()
         self.gateway = Gateway(self.world, self.changes)
-        self.rest = Rest(self.world, self.changes, self.gateway)
+        self.rest = Rest(self.world, self.changes, self.gateway, rate_limits)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
