@@ -1,6 +1,6 @@
 """Load and latency benchmark: the real bot, as a subprocess, against the loopback fake Discord.
 
-    uv run python benchmarks/e2e_load.py          # 200 users (plain + /simulate); 50/200/800
+    uv run python benchmarks/e2e_load.py          # 200 users (+ /simulate); 50/200/800/1600
     uv run python benchmarks/e2e_load.py --smoke  # a few seconds: the CI smoke check
 
 The fake Discord (``tests/fakediscord``) runs in this process on 127.0.0.1; the bot is
@@ -14,9 +14,21 @@ offer about N / period interactions per second, plus as many reactions. The /sim
 runs the same load while ``--sim-users`` users run ``/simulate pop_lover <max episodes>``
 back to back until the load ends (a run still computing then is left to the bot, which is
 stopped with SIGTERM when the level ends; ``--sim-grace`` bounds the wait for it).
-Every level (50, 200, 800 users) gets a fresh bot process and database. All users share one
-channel; the fake sends no rate-limit headers, so discord.py keeps one request in flight per
-route and channel: the bot's reaction PUTs in that channel go one at a time.
+Every level (50, 200, 800, 1,600 users) gets a fresh fake, bot process and database.
+
+The floor. Each level runs twice, under the same load (the same random draws): once with
+qtune and once with ``benchmarks/floor_bot.py``, a bare discord.py bot doing the same Discord
+work with the fewest calls (answer, 👍, 👎; no storage, no learner). Their CPU per interaction
+and its ratio are printed side by side; the order alternates between levels.
+
+Where users are. The fake sends Discord's rate-limit headers (``tests/fakediscord/ratelimit``),
+so discord.py queues as against Discord: a bot may add 1 reaction per 0.25 s per channel, so
+one channel carries at most 2 /nowplaying per second. Users are spread over
+``max(20, users / --users-per-channel)`` channels (2 users each by default: half the limit)
+in ``--guilds`` guilds; ``--channels 20`` puts 800 users in 20 channels, where the limit, not
+the bot, sets the reaction latency. Discord's global limit (50 requests/s per token) is not
+modelled: a bot at 800 users would need a raised limit. A level "saturates" when the bot uses
+90 % of a core or completes less than 90 % of the offered interactions.
 
 What is measured, and how. Both processes read CLOCK_MONOTONIC, so times compare directly.
 - interaction → callback: from the moment the fake writes the INTERACTION_CREATE frame to the
@@ -72,10 +84,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.fakediscord import FakeDiscord, WaitTimeout
+from tests.fakediscord import FakeDiscord, RateLimits, WaitTimeout
 from tests.harness import THUMBS_DOWN, THUMBS_UP, BotProcess, Line, bot_environment, cpu_seconds
 from tests.harness.process import OUTPUT
 
+FLOOR_BOT = Path(__file__).with_name("floor_bot.py")
 OWN_REACTIONS = [THUMBS_UP, THUMBS_DOWN]
 GENRES_TYPED = ("pop", "rock", "jazz", "classical", "hip hop", "HipHop", "Rock")
 SIM_PROFILE = "pop_lover"
@@ -98,6 +111,7 @@ LOG_WARNING = re.compile(r"\[WARNING\s*\]")
 TARGET_P99_MS = 50.0
 TARGET_LAG_MS = 100.0
 TARGET_SIM_RATIO = 2.0
+TARGET_FLOOR_RATIO = 1.25
 
 
 # --------------------------------------------------------------------------- the bot's log
@@ -323,6 +337,11 @@ class PhaseResult:
     name: str
     users: int
     rounds: int
+    bot: str = "qtune"
+    channels: int = 1
+    guilds: int = 1
+    offered_per_s: float = 0.0
+    rate_limited: int = 0  # requests the fake answered 429 (discord.py retries them)
     sim_users: int = 0
     sim_episodes: int = 0
     wall_s: float = 0.0
@@ -397,8 +416,12 @@ class Phase:
         rng: random.Random,
         user_base: int,
         sim_grace: float = 0.0,
+        channels: Sequence[int] = (),
+        count_commits: bool = True,
     ) -> None:
         self.fake = fake
+        self.channels = list(channels) or [fake.channel_id]
+        self.count_commits = count_commits
         self.bot = bot
         self.watcher = watcher
         self.r = result
@@ -439,12 +462,14 @@ class Phase:
             await asyncio.sleep(max(0.0, start + round_no * self.period - time.monotonic()))
             if self.fatal is not None:
                 return
-            await self.one_nowplaying(uid, rng)
+            await self.one_nowplaying(uid, rng, self.channels[uid % len(self.channels)])
 
-    async def command(self, name: str, options: dict[str, Any], uid: int) -> Any | None:
+    async def command(
+        self, name: str, options: dict[str, Any], uid: int, channel: int | None = None
+    ) -> Any | None:
         """Send a slash command and wait for its callback; None (counted) if that fails."""
         try:
-            inter = await self.fake.send_command(name, options, user_id=uid)
+            inter = await self.fake.send_command(name, options, user_id=uid, channel_id=channel)
         except AssertionError:
             self.fatal = "no bot connected to the gateway"
             return None
@@ -456,10 +481,10 @@ class Phase:
         assert inter.callback is not None
         return inter
 
-    async def one_nowplaying(self, uid: int, rng: random.Random) -> None:
+    async def one_nowplaying(self, uid: int, rng: random.Random, channel: int) -> None:
         fake = self.fake
         genre = rng.choice(GENRES_TYPED)
-        inter = await self.command("nowplaying", {"genre": genre}, uid)
+        inter = await self.command("nowplaying", {"genre": genre}, uid, channel)
         if inter is None:
             return
         sent = fake.monotonic(inter.written_at or inter.sent_at)
@@ -519,6 +544,8 @@ class Phase:
             self.r.sim_runs += 1
 
     async def finish_commits(self) -> None:
+        if not self.count_commits:
+            return  # a bot without a database (the floor)
         for _ in range(int(COMMIT_TIMEOUT / 0.05)):
             if not self.watcher.outstanding() or not self.bot.running:
                 break
@@ -552,14 +579,46 @@ class Config:
     json_path: Path | None
     sim_grace: float = 30.0
     smoke: bool = False
+    channels: int | None = None  # None: max(20, users / users_per_channel)
+    users_per_channel: float = 2.0
+    guilds: int = 20
+    floor: bool = True
 
 
-async def warm_up(fake: FakeDiscord, bot: BotProcess, n: int, base: int) -> None:
+async def warm_up(
+    fake: FakeDiscord, bot: BotProcess, n: int, base: int, channels: Sequence[int]
+) -> None:
     """A few untimed interactions: the first ones pay for lazy imports and caches."""
     result = PhaseResult(level=0, name="warm-up", users=n, rounds=1)
     watcher = CommitWatcher(Path("/nonexistent"), 1.0)
-    phase = Phase(fake, bot, watcher, result, period=0.2, rng=random.Random(0), user_base=base)
+    phase = Phase(
+        fake,
+        bot,
+        watcher,
+        result,
+        period=0.2,
+        rng=random.Random(0),
+        user_base=base,
+        channels=channels,
+        count_commits=False,
+    )
     await asyncio.wait_for(phase.run(), 60)
+
+
+def spread(fake: FakeDiscord, cfg: Config, users: int) -> list[int]:
+    """Guilds and channels for ``users`` (before the bot connects); the channel ids in use.
+
+    Discord lets a bot add 1 reaction per 0.25 s per channel, so a channel carries at most
+    2 /nowplaying per second with their 👍 and 👎: the default spreads users so that each
+    channel is offered about half of that, and the latencies measure the bot, not the limit.
+    """
+    count = cfg.channels or max(20, math.ceil(users / cfg.users_per_channel))
+    guilds = max(1, min(cfg.guilds, count))
+    shares = [count // guilds + (1 if i < count % guilds else 0) for i in range(guilds)]
+    per_guild = [[fake.channel_id, *fake.add_channels(shares[0] - 1)]]
+    per_guild += [fake.add_guild(channels=n).channel_ids for n in shares[1:]]
+    # Interleaved, so that consecutive users land in different guilds.
+    return [ids[i] for i in range(max(shares)) for ids in per_guild if i < len(ids)]
 
 
 async def run_phase(
@@ -571,12 +630,17 @@ async def run_phase(
     result: PhaseResult,
     rng: random.Random,
     user_base: int,
+    channels: Sequence[int],
 ) -> PhaseResult:
     window_start = None
     if cfg.align:
-        # The wait for the next loop-lag window is idle time: the bot's baseline CPU.
+        # The wait for the next loop-lag window is idle time: the bot's baseline CPU. The
+        # floor logs no loop lag; it idles 2 s instead.
         idle_from, idle_cpu = time.monotonic(), cpu_seconds(bot.pid)
-        window_start = await log.next_lag_window(time.monotonic())
+        if result.bot == "qtune":
+            window_start = await log.next_lag_window(time.monotonic())
+        else:
+            await asyncio.sleep(2.0)
         idle_cpu_end, idle_s = cpu_seconds(bot.pid), time.monotonic() - idle_from
         if idle_cpu is not None and idle_cpu_end is not None and idle_s >= 1.0:
             result.bot_idle_cpu = (idle_cpu_end - idle_cpu) / idle_s
@@ -599,6 +663,8 @@ async def run_phase(
         rng=rng,
         user_base=user_base,
         sim_grace=cfg.sim_grace,
+        channels=channels,
+        count_commits=result.bot == "qtune",
     )
     started = time.monotonic()
     budget = cfg.rounds * cfg.period + 60 + cfg.sim_grace
@@ -629,7 +695,9 @@ async def run_phase(
         result.loop_lag_ms = log.lag_between(window_start, window_end)
         result.loop_lag_scope = "phase"
     for req in fake.requests[request_mark:]:
-        if req.status is not None and req.status >= 400:
+        if req.status == 429:
+            result.rate_limited += 1
+        elif req.status is not None and req.status >= 400:
             result.errors.append(f"fake answered {req.status} to {req.method} {req.path}")
     result.errors += [f"fake: {e}" for e in fake.errors[error_mark:]]
     log_errors, log_warnings = log.problems(started, time.monotonic())
@@ -641,14 +709,17 @@ async def run_phase(
 
 
 async def run_level(
-    cfg: Config, users: int, with_sim: bool, rng: random.Random
+    cfg: Config, users: int, with_sim: bool, rng: random.Random, kind: str = "qtune"
 ) -> list[PhaseResult]:
-    """Start the fake and a fresh bot, run the plain phase (and the /simulate one), stop."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"qtune-bench-{users}-"))
+    """Start the fake and a fresh bot (qtune or the floor), run the plain phase (and the
+    /simulate one), stop."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"qtune-bench-{kind}-{users}-"))
     results: list[PhaseResult] = []
-    async with FakeDiscord() as fake:
+    async with FakeDiscord(rate_limits=RateLimits()) as fake:
+        channels = spread(fake, cfg, users)
         env = load_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
-        bot = BotProcess(env, tmp, command=cfg.bot_command)
+        command = cfg.bot_command if kind == "qtune" else [sys.executable, str(FLOOR_BOT)]
+        bot = BotProcess(env, tmp, command=command)
         log = BotLog(bot)
         watcher = CommitWatcher(tmp / "qtune.sqlite3", cfg.poll_ms / 1000)
         try:
@@ -660,14 +731,26 @@ async def run_level(
             if not fake.commands.get(fake.guild_id):
                 raise RuntimeError(f"the bot synced no commands\n{bot.describe(tail=60)}")
             print(
-                f"[{users} users] bot pid {bot.pid} connected in "
-                f"{time.monotonic() - t_start:.1f} s; data in {tmp}"
+                f"[{users} users, {kind}] bot pid {bot.pid} connected in "
+                f"{time.monotonic() - t_start:.1f} s; {len(channels)} channels in "
+                f"{len(fake.guilds)} guilds; data in {tmp}"
             )
             watcher.start()
-            await warm_up(fake, bot, min(users, 20), 700_000_000_000_000_000)
+            await warm_up(fake, bot, min(users, 20), 700_000_000_000_000_000, channels)
             base = 710_000_000_000_000_000
-            plain = PhaseResult(level=users, name="plain", users=users, rounds=cfg.rounds)
-            results.append(await run_phase(cfg, fake, bot, log, watcher, plain, rng, base))
+            plain = PhaseResult(
+                level=users,
+                name="plain",
+                users=users,
+                rounds=cfg.rounds,
+                bot=kind,
+                channels=len(channels),
+                guilds=len(fake.guilds),
+                offered_per_s=users / cfg.period,
+            )
+            results.append(
+                await run_phase(cfg, fake, bot, log, watcher, plain, rng, base, channels)
+            )
             print_phase(plain)
             if with_sim:
                 sim = PhaseResult(
@@ -677,9 +760,14 @@ async def run_level(
                     rounds=cfg.rounds,
                     sim_users=cfg.sim_users,
                     sim_episodes=cfg.sim_episodes,
+                    channels=len(channels),
+                    guilds=len(fake.guilds),
+                    offered_per_s=users / cfg.period,
                 )
                 results.append(
-                    await run_phase(cfg, fake, bot, log, watcher, sim, rng, base + 1_000_000)
+                    await run_phase(
+                        cfg, fake, bot, log, watcher, sim, rng, base + 1_000_000, channels
+                    )
                 )
                 print_phase(sim)
             life = bot.memory_kib().get("VmHWM")
@@ -703,11 +791,11 @@ async def run_level(
         else:
             print(f"  bot stopped by SIGTERM in {stop_s:.1f} s, exit code 0")
         for res in results:
-            if not cfg.align:
+            if not cfg.align and kind == "qtune":
                 res.loop_lag_ms = log.lag_overall_ms or log.lag_total_ms
                 res.loop_lag_scope = "whole run"
             res.rss_life_kib = life if res.rss_peak_is_phase else res.rss_peak_kib
-        if results and not cfg.align:
+        if results and not cfg.align and kind == "qtune":
             lag = fmt_ms(results[0].loop_lag_ms)
             print(f"  bot event-loop lag, max over the whole run (start-up included): {lag}")
     if not cfg.keep:
@@ -732,7 +820,10 @@ def print_phase(r: PhaseResult) -> None:
         if r.sim_users
         else ""
     )
-    print(f"== {r.users} users, {r.rounds} rounds{extra} ==")
+    print(
+        f"== {r.bot}: {r.users} users in {r.channels} channels of {r.guilds} guilds, "
+        f"{r.rounds} rounds{extra} =="
+    )
     print(
         f"  interaction → callback      p50 {fmt_ms(r.p(50))}  p95 {fmt_ms(r.p(95))}  "
         f"p99 {fmt_ms(r.p(99))}  max {fmt_ms(r.p(100))}  (n={r.interactions})"
@@ -767,7 +858,8 @@ def print_phase(r: PhaseResult) -> None:
             f"(p50), {percentile(r.sim_total_s, 100):.2f} s (max)"
         )
     print(
-        f"  errors                      {len(r.errors)} error response(s), {r.timeouts} timeout(s)"
+        f"  errors                      {len(r.errors)} error response(s), {r.timeouts} "
+        f"timeout(s), {r.rate_limited} request(s) answered 429"
     )
     for line in r.errors[:5]:
         print(f"    {line[:300]}")
@@ -792,52 +884,87 @@ def verdict(ok: bool | None) -> str:
     return "n/a " if ok is None else ("MET " if ok else "MISS")
 
 
+def saturated(r: PhaseResult) -> bool:
+    """The bot is the bottleneck: a core's worth of CPU, or 10 % of the offered load lost."""
+    busy = r.bot_cpu is not None and r.bot_cpu >= 0.9
+    return busy or r.throughput < 0.9 * r.offered_per_s
+
+
 def print_summary(results: list[PhaseResult], headline: int) -> None:
-    print("\n== scaling ==")
+    print("\n== scaling (users spread over channels and guilds; Discord's rate limits) ==")
     print(
-        "  users  phase      p50 ms   p99 ms   max ms  commit p99   /s     peak RSS   "
-        "loop lag  CPU ms/int  others"
+        "  users  bot    phase     chans  offered/s  done/s   p50 ms   p99 ms  👍👎 p99  "
+        "t/o  429  bot CPU  ms/int  peak RSS"
     )
     for r in results:
-        others = "n/a" if r.other_cpu is None else f"{max(0.0, r.other_cpu):.0%}"
+        cpu = "n/a" if r.bot_cpu is None else f"{r.bot_cpu:.0%}"
         print(
-            f"  {r.users:5d}  {r.name:8s} {r.p(50):7.1f}  {r.p(99):7.1f}  {r.p(100):7.1f}  "
-            f"{r.p(99, 'commits_ms'):9.1f}  {r.throughput:5.1f}  {mib(r.rss_peak_kib):>10s}  "
-            f"{fmt_ms(r.loop_lag_ms)}  {r.cpu_per_interaction_ms:8.2f}   {others:>5s}"
+            f"  {r.users:5d}  {r.bot:5s}  {r.name:8s} {r.channels:5d}  {r.offered_per_s:9.0f}  "
+            f"{r.throughput:6.1f}  {r.p(50):7.1f}  {r.p(99):7.1f}  "
+            f"{r.p(99, 'completions_ms'):8.0f}  {r.timeouts:3d}  {r.rate_limited:3d}  "
+            f"{cpu:>7s}  {r.cpu_per_interaction_ms:6.2f}  {mib(r.rss_peak_kib):>9s}"
+            + ("  saturated" if saturated(r) else "")
         )
-    print("  (others: CPU used by every other process on the machine; 100 % = one core)")
-    plains = [r for r in results if r.name == "plain"]
-    if len(plains) > 1:
-        first = plains[0]
-        for r in plains[1:]:
+    print("  (bot CPU: share of one core; ms/int: bot CPU per /nowplaying with its reaction)")
+    plain = {(r.level, r.bot): r for r in results if r.name == "plain"}
+    levels = sorted({lvl for lvl, _ in plain})
+    pairs = [(plain[(n, "qtune")], plain[(n, "floor")]) for n in levels if (n, "floor") in plain]
+    if pairs:
+        print("\n== floor: qtune against a bare discord.py bot, same fake, same load, same run ==")
+        print("  users  qtune ms/int  floor ms/int  ratio  ratio without idle CPU")
+        for q, f in pairs:
             print(
-                f"  {first.users} → {r.users} users (×{r.users / first.users:g}): "
-                f"p99 ×{r.p(99) / first.p(99):.2f}, "
-                f"peak RSS +{((r.rss_peak_kib or 0) - (first.rss_peak_kib or 0)) / 1024:.1f} MiB"
+                f"  {q.users:5d}  {q.cpu_per_interaction_ms:12.2f}  "
+                f"{f.cpu_per_interaction_ms:12.2f}  {ratio(q, f):5.2f}  "
+                f"{ratio(q, f, idle=True):5.2f}"
             )
-    head = [r for r in results if r.level == headline]
+    qtune = [r for r in results if r.name == "plain" and r.bot == "qtune"]
+    first = next((r for r in qtune if saturated(r)), None)
+    where = f"at {first.users} users" if first else "not within the levels run"
+    print(f"  qtune saturates a core {where}")
+    print_targets(results, headline, pairs)
+
+
+def ratio(q: PhaseResult, f: PhaseResult, *, idle: bool = False) -> float:
+    """qtune's CPU per interaction over the floor's (optionally minus each one's idle CPU)."""
+    qc, fc = q.cpu_per_interaction_ms, f.cpu_per_interaction_ms
+    if idle:
+        qc -= (q.bot_idle_cpu or 0.0) * q.wall_s / max(1, q.interactions) * 1000
+        fc -= (f.bot_idle_cpu or 0.0) * f.wall_s / max(1, f.interactions) * 1000
+    return qc / fc if fc > 0 else math.nan
+
+
+def print_targets(
+    results: list[PhaseResult], headline: int, pairs: list[tuple[PhaseResult, PhaseResult]]
+) -> None:
+    print(f"\n== targets (issue 14; headline {headline} users) ==")
+    for q, f in pairs:
+        if q.users in (200, 800):
+            r = ratio(q, f)
+            print(f"  {verdict(r <= TARGET_FLOOR_RATIO)} {q.users} users: ×{r:.2f} the floor's CPU")
+    at = next((r for r in results if r.users == 800 and r.bot == "qtune"), None)
+    if at is not None:
+        p99, done = at.p(99), at.p(99, "completions_ms")
+        print(f"  {verdict(p99 < TARGET_P99_MS)} 800 users: p99 interaction {p99:.1f} ms < 50 ms")
+        print(f"  {verdict(done < 1000)} 800 users: p99 interaction → 👍👎 {done:.0f} ms < 1 s")
+        print(f"  {verdict(at.timeouts == 0)} 800 users: {at.timeouts} timeouts")
+    head = [r for r in results if r.level == headline and r.bot == "qtune"]
     plain = next((r for r in head if r.name == "plain"), None)
     sim = next((r for r in head if r.name == "simulate"), None)
-    print(f"\n== targets ({headline} users) ==")
-    if plain is not None:
-        print(
-            f"  {verdict(plain.p(99) < TARGET_P99_MS)} p99 interaction latency "
-            f"{plain.p(99):.1f} ms < {TARGET_P99_MS:g} ms"
-        )
     for r in (plain, sim):
         if r is not None:
             ok = None if r.loop_lag_ms is None else r.loop_lag_ms < TARGET_LAG_MS
             print(
-                f"  {verdict(ok)} max event-loop lag ({r.name}) {fmt_ms(r.loop_lag_ms)} "
-                f"< {TARGET_LAG_MS:g} ms"
+                f"  {verdict(ok)} max event-loop lag ({r.name}, {headline} users) "
+                f"{fmt_ms(r.loop_lag_ms)} < {TARGET_LAG_MS:g} ms"
             )
     errors = sum(len(r.errors) for r in results)
     print(f"  {verdict(errors == 0)} no error responses ({errors} in all phases)")
     if plain is not None and sim is not None:
-        ratio = sim.p(99) / plain.p(99)
+        r = sim.p(99) / plain.p(99)
         print(
-            f"  {verdict(ratio <= TARGET_SIM_RATIO)} /simulate phase p99 within "
-            f"{TARGET_SIM_RATIO:g}× of plain: ×{ratio:.2f} (p50 ×{sim.p(50) / plain.p(50):.2f})"
+            f"  {verdict(r <= TARGET_SIM_RATIO)} /simulate phase p99 within "
+            f"{TARGET_SIM_RATIO:g}× of plain: ×{r:.2f} (p50 ×{sim.p(50) / plain.p(50):.2f})"
         )
 
 
@@ -858,8 +985,20 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         help="seconds the /simulate phase waits, after the load, for simulations still running",
     )
     parser.add_argument(
+        "--channels",
+        type=int,
+        default=None,
+        help="text channels the users are spread over (default: max(20, users / "
+        "--users-per-channel))",
+    )
+    parser.add_argument("--users-per-channel", type=float, default=2.0)
+    parser.add_argument("--guilds", type=int, default=20, help="guilds the channels are in")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare discord.py bot (the floor)"
+    )
+    parser.add_argument(
         "--scaling",
-        default="50,200,800",
+        default="50,200,800,1600",
         help="user counts for the scaling runs (comma list; empty for none)",
     )
     parser.add_argument("--poll-ms", type=float, default=2.0, help="database poll interval")
@@ -902,6 +1041,10 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         keep=args.keep,
         json_path=args.json,
         sim_grace=args.sim_grace,
+        channels=args.channels,
+        users_per_channel=args.users_per_channel,
+        guilds=args.guilds,
+        floor=not args.no_floor,
     )
     if args.smoke:
         cfg.users, cfg.rounds, cfg.period = 10, 2, 0.5
@@ -924,14 +1067,26 @@ async def main_async(cfg: Config) -> int:
     )
     results: list[PhaseResult] = []
     levels = [cfg.users] + [n for n in cfg.levels if n != cfg.users]
-    for users in levels:
-        with_sim = users == cfg.users and cfg.sim_users > 0
-        results += await run_level(cfg, users, with_sim=with_sim, rng=rng)
+    for number, users in enumerate(levels):
+        kinds = ["floor", "qtune"] if cfg.floor else ["qtune"]
+        if number % 2:
+            kinds.reverse()  # alternate who runs first, so a drifting machine favours neither
+        seed = rng.randrange(1 << 30)
+        for kind in kinds:
+            with_sim = kind == "qtune" and users == cfg.users and cfg.sim_users > 0
+            load = random.Random(seed)  # the same load for both bots
+            results += await run_level(cfg, users, with_sim=with_sim, rng=load, kind=kind)
     # The scaling runs in increasing order; the headline's /simulate phase stays with it.
     wanted = sorted(set(cfg.levels) | {cfg.users})
-    ordered = [r for n in wanted for r in results if r.level == n]
+    order = {"floor": 0, "qtune": 1}
+    ordered = sorted(
+        (r for r in results if r.level in wanted), key=lambda r: (r.level, order[r.bot])
+    )
     if cfg.smoke:
         print("\nsmoke run: it proves the benchmark runs; its timings are not measurements")
+        pairs = [(q, f) for q in ordered for f in ordered if q.bot == "qtune" != f.bot]
+        for q, f in pairs[:1]:
+            print(f"  (qtune/floor CPU per interaction here: ×{ratio(q, f):.2f})")
     else:
         print_summary(ordered, cfg.users)
     if cfg.json_path is not None:
