@@ -4,11 +4,10 @@ abandons the command quietly (no ERROR, no traceback, exit 0), and no reward is 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from tests.fakediscord import FakeDiscord
+from tests.fakediscord import FakeDiscord, Request
 from tests.harness import THUMBS_UP, open_service_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -19,18 +18,14 @@ NORA = 380_000_000_000_000_001
 def hold_reactions(fake: FakeDiscord, release: asyncio.Event) -> list[str]:
     """Make the fake answer the bot's reaction PUTs only once ``release`` is set."""
     seen: list[str] = []
-    for i, (pattern, verb, handler, auth) in enumerate(fake.rest.routes):
-        if verb == "PUT" and pattern[-1] == "@me" and "reactions" in pattern:
 
-            async def slow(rec: Any, *args: str, _inner: Any = handler) -> Any:
-                seen.append(rec.path)
-                fake.changes.notify()
-                await release.wait()
-                return await _inner(rec, *args)
+    async def hold(rec: Request) -> None:
+        seen.append(rec.path)
+        fake.changes.notify()
+        await release.wait()
 
-            fake.rest.routes[i] = (pattern, verb, slow, auth)
-            return seen
-    raise AssertionError("no reaction route in the fake")
+    fake.intercept("PUT", "channels/{c}/messages/{m}/reactions/{e}/@me", hold)
+    return seen
 
 
 @pytest.mark.parametrize("released", [False, True], ids=["abandoned", "finished"])

@@ -34,6 +34,7 @@ from tests.fakediscord.models import (
 from tests.fakediscord.ratelimit import RateLimits
 
 Handler = Callable[..., Awaitable[Any]]
+Hook = Callable[[Request], Awaitable[None]]
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:
@@ -145,6 +146,8 @@ class Rest:
         self.gateway = gateway
         self.rate_limits = rate_limits
         self.recommended_shards = 1
+        # (method, route template) -> awaited before the handler (see FakeDiscord.intercept)
+        self.hooks: dict[tuple[str, str], list[Hook]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.routes = self._route_table()
 
@@ -203,6 +206,8 @@ class Rest:
                     headers, refused = self.rate_limits.check(f"{verb} {template}", params)
                     if refused is not None:
                         return refused
+                for hook in self.hooks.get((verb, template), ()):
+                    await hook(rec)
                 response = await self.respond(rec, handler, list(params.values()))
                 response.headers.update(headers)
                 return response
@@ -220,6 +225,9 @@ class Rest:
         if result is None:
             return web.Response(status=204)
         return json_response(result)
+
+    def templates(self) -> set[tuple[str, str]]:
+        return {(verb, template) for template, _, verb, _, _ in self.routes}
 
     def _route_table(self) -> list[tuple[str, list[str], str, Handler, bool]]:
         r: list[tuple[str, str, Handler, bool]] = [

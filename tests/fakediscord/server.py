@@ -19,7 +19,7 @@ guild's events on its shard (see :mod:`tests.fakediscord.gateway`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -384,6 +384,20 @@ class FakeDiscord:
 
     def active_session(self, shard_id: int | None = None) -> GatewaySession | None:
         return self.gateway.active_session(shard_id)
+
+    def intercept(
+        self, method: str, template: str, hook: Callable[[Request], Awaitable[None]]
+    ) -> None:
+        """Await ``hook(request)`` before the fake handles each ``method template`` request.
+
+        ``template`` names a route as the fake does, e.g.
+        ``"channels/{c}/messages/{m}/reactions/{e}/@me"``: a hook can hold a request (a
+        slow Discord) or note it. Unknown routes are refused, so a typo cannot pass silently.
+        """
+        key = (method.upper(), template.strip("/"))
+        if key not in self.rest.templates():
+            raise ValueError(f"the fake has no route {method} {template}")
+        self.rest.hooks.setdefault(key, []).append(hook)
 
     # ------------------------------------------------------------------ the gateway, driven
     async def dispatch(self, event: str, data: dict[str, Any], intent: int | None = None) -> int:
