@@ -1,7 +1,7 @@
-"""The aiosqlite implementation of :class:`storage.base.Storage`.
+"""The SQLite implementation of :class:`storage.base.Storage`.
 
 Speed and atomicity come from one design choice: every operation is a plain function
-of the ``sqlite3`` connection, queued and run on aiosqlite's worker thread in
+of the ``sqlite3`` connection, queued and run on the connection's own thread in
 **batches**. A batch is one ``BEGIN IMMEDIATE … COMMIT`` holding every operation queued
 while the previous batch ran (group commit), so
 
@@ -26,8 +26,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
     RatingTally,
@@ -41,6 +39,7 @@ from storage.base import (
     adapt_record,
 )
 from storage.schema import GENRE_SEP, MIGRATIONS, SCHEMA_VERSION, decode_state, encode_state
+from storage.sqlite_thread import SQLiteThread
 
 log = logging.getLogger("qtune.storage")
 
@@ -150,12 +149,12 @@ def _setup(conn: sqlite3.Connection, synchronous: str) -> None:
 
 
 class SQLiteStorage(Storage):
-    """SQLite through aiosqlite: WAL, group commit, one hop per operation."""
+    """SQLite on one thread of its own: WAL, group commit, one hop per operation."""
 
     def __init__(
-        self, conn: aiosqlite.Connection, path: Path, genres: Sequence[str], synchronous: str
+        self, worker: SQLiteThread, path: Path, genres: Sequence[str], synchronous: str
     ) -> None:
-        self._conn = conn
+        self._worker = worker
         self.path = path
         self.genres = tuple(genres)
         self.synchronous = synchronous
@@ -189,18 +188,18 @@ class SQLiteStorage(Storage):
         if await asyncio.to_thread(_check_path, path):
             await asyncio.to_thread(_inspect, path)
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            worker = await SQLiteThread.connect(path)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from None
         try:
-            await conn._execute(_setup, conn._conn, synchronous)
+            await worker.run(_setup, worker.conn, synchronous)
         except StorageError:
-            await conn.close()
+            await worker.close()
             raise
         except sqlite3.Error as exc:
-            await conn.close()
+            await worker.close()
             raise StorageError(f"cannot use database {path}: {exc}") from None
-        return cls(conn, path, genres, synchronous)
+        return cls(worker, path, genres, synchronous)
 
     async def close(self) -> None:
         if self._closed:
@@ -208,7 +207,7 @@ class SQLiteStorage(Storage):
         self._closed = True
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
-        await self._conn.close()
+        await self._worker.close()
 
     # ------------------------------------------------------------ the engine
     async def _run(self, op: Op) -> Any:
@@ -226,7 +225,7 @@ class SQLiteStorage(Storage):
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 try:
-                    results = await self._conn._execute(self._run_batch, [op for op, _ in batch])
+                    results = await self._worker.run(self._run_batch, [op for op, _ in batch])
                 except Exception as exc:
                     err = (
                         exc
@@ -252,7 +251,7 @@ class SQLiteStorage(Storage):
 
         An op that fails is rolled back alone and gets the error; the others commit.
         """
-        conn = self._conn._conn
+        conn = self._worker.conn
         results: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
