@@ -220,16 +220,16 @@ async def _stored(qb: object, count: int) -> None:
 # ---------------------------------------------------------------------------------- main
 
 
-def _main_docs(check: bool) -> int:
-    text = README.read_text(encoding="utf-8")
+def _main_docs(check: bool, readme: Path = README) -> int:
+    text = readme.read_text(encoding="utf-8")
     new, stale = refresh(text, check)
     if check:
         for command in stale:
             print(f"out of date: $ {command}")
         return 1 if stale else 0
     if new != text:
-        README.write_text(new, encoding="utf-8")
-    print(f"{len(list(quotes(new)))} quoted outputs in README.md are current")
+        readme.write_text(new, encoding="utf-8")
+    print(f"{len(list(quotes(new)))} quoted outputs in {readme.name} are current")
     return 0
 
 
@@ -248,15 +248,17 @@ def _main_qtable(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.cli.pipes import quiet_broken_pipe
-
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["qtable-discord"]:
-        return quiet_broken_pipe(_main_qtable)(args[1:])
+        return _main_qtable(args[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check, write nothing")
-    return quiet_broken_pipe(_main_docs)(parser.parse_args(args).check)
+    parser.add_argument("--readme", type=Path, default=README, help="the Markdown file")
+    parsed = parser.parse_args(args)
+    return _main_docs(parsed.check, parsed.readme)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bot.cli.pipes import quiet_broken_pipe
+
+    sys.exit(quiet_broken_pipe(main)())

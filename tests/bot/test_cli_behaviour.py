@@ -26,14 +26,16 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def closed_pipe_run(tmp_path: Path, argv: list[str], stdin: str = "") -> tuple[int, str]:
+def closed_pipe_run(
+    tmp_path: Path, argv: list[str], stdin: str = "", module: list[str] | None = None
+) -> tuple[int, str]:
     """Run ``python -m bot ARGV`` with its stdout a pipe whose reader is already gone.
 
     Closing the read end before the child writes makes every write fail with EPIPE, so the
     "1 run in 3" race of ``| head -1`` becomes certain.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", *argv],
+        [sys.executable, *(module or ["-m", "bot"]), *argv],
         cwd=tmp_path,
         env=clean_env(tmp_path),
         stdin=subprocess.PIPE,
@@ -62,6 +64,18 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path, argv: list[str], stdin: str)
     assert "BrokenPipeError" not in err
     assert err == ""
     assert code in (0, EXIT_BROKEN_PIPE)
+
+
+def test_make_docs_ends_quietly_on_a_closed_pipe(tmp_path: Path) -> None:
+    """``make_docs.py --check`` reports a stale block on stdout; a closed pipe ends it quietly."""
+    readme = tmp_path / "R.md"
+    readme.write_text(
+        "```console\n$ uv run python -m bot simulate --episodes 20 --seed 1\nold\n```\n"
+    )
+    script = [str(ROOT / "docs" / "make_docs.py")]
+    code, err = closed_pipe_run(tmp_path, ["--check", "--readme", str(readme)], module=script)
+    assert err == ""
+    assert code == EXIT_BROKEN_PIPE
 
 
 def test_head_dash_1_in_a_real_shell_pipeline(tmp_path: Path) -> None:

@@ -101,3 +101,18 @@ def test_the_simulate_picture_is_reproducible(tmp_path: Path) -> None:
     committed = imread(ROOT / "docs" / "simulate_pop_lover.png", format="png")
     assert today.shape == committed.shape
     assert (today == committed).all(), "docs/simulate_pop_lover.png is stale: run make_docs.py"
+
+
+def test_make_docs_rewrites_a_stale_block_and_check_then_passes(tmp_path: Path) -> None:
+    """On a small Markdown file: --check fails, a run rewrites it, then --check passes."""
+    readme = tmp_path / "R.md"
+    command = "uv run python -m bot simulate --user pop_lover --episodes 20 --seed 1 --learner seed"
+    readme.write_text(f"Intro.\n\n```console\n$ {command}\nstale output\n```\n\nOutro.\n")
+    assert make_docs.main(["--check", "--readme", str(readme)]) == 1
+    assert "stale output" in readme.read_text()  # --check writes nothing
+    assert make_docs.main(["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("Intro.\n\n```console\n$ ")
+    assert text.endswith("```\n\nOutro.\n")
+    assert "simulate · user pop_lover · learner seed · 20 steps · seed 1" in text
+    assert make_docs.main(["--check", "--readme", str(readme)]) == 0
