@@ -35,9 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.engine import evaluation
 from bot.engine.batch_training import train_batch
+from bot.engine.evaluation import REGRET_DEFINITION
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
-from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, optimal_q, resolve_user
+from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES
 from bot.engine.random_listeners import DEFAULT_MIN_GAP, policy_gap, random_profiles
 
@@ -45,9 +47,6 @@ GAMMA = 0.9
 REGRET_AT = (20, 50, 200, 1000)
 NEG_AT = (20, 50)
 LAST = 100
-REGRET_DEFINITION = (
-    "regret = Σ_t E[r | s_t, π*(s_t)] − E[r | s_t, a_t], π* = argmax of Q* (value iteration, γ=0.9)"
-)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class Case:
 
 def make_case(user: SimulatedUser, genres: Sequence[str] = DEFAULT_GENRES) -> Case:
     expected = user.expected_rewards(genres)
-    policy = np.argmax(optimal_q(expected, GAMMA), axis=1)
+    policy = evaluation.optimal_policy(expected, GAMMA)
     return Case(user.name, user.reward_probs(genres), expected, policy)
 
 
@@ -87,18 +86,18 @@ def run_cases(
     expected = np.repeat(np.stack([c.expected for c in cases]), seeds, axis=0)
     policy = np.repeat(np.stack([c.policy for c in cases]), seeds, axis=0)
     log = train_batch(learner, probs, probs.shape[0], steps, np.random.default_rng(seed))
-    users = np.arange(probs.shape[0])
-    s, a = log.states.astype(np.int64), log.actions.astype(np.int64)
-    best_a = policy[users, s]  # (steps, U)
-    regret = np.cumsum(expected[users, s, best_a] - expected[users, s, a], axis=0)
+    s, a = log.states, log.actions
+    regret = np.cumsum(evaluation.lost_reward(s, a, expected, GAMMA), axis=0)
     greedy = np.argmax(log.state.q, axis=2)
-    neg20 = (log.rewards[:20] < 0).mean(axis=0).reshape(len(cases), seeds).mean(axis=1)
+    neg20 = evaluation.skip_rate(log.rewards, 20).reshape(len(cases), seeds).mean(axis=1)
     final = regret[-1].reshape(len(cases), seeds).mean(axis=1)
-    best_last = (a[-LAST:] == best_a[-LAST:]).mean(axis=0)
+    best_last = evaluation.best_share(s[-LAST:], a[-LAST:], expected, GAMMA)
     return Metrics(
         regret={t: float(regret[t - 1].mean()) for t in REGRET_AT if t <= steps},
-        neg_share={t: float((log.rewards[:t] < 0).mean()) for t in NEG_AT if t <= steps},
-        best_share_last=float((a[-LAST:] == best_a[-LAST:]).mean()),
+        neg_share={
+            t: float(evaluation.skip_rate(log.rewards, t).mean()) for t in NEG_AT if t <= steps
+        },
+        best_share_last=float(best_last.mean()),
         greedy_optimal=float((greedy == policy).all(axis=1).mean()),
         per_case={
             c.name: (float(f), float(n)) for c, f, n in zip(cases, final, neg20, strict=True)
@@ -292,7 +291,6 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
     from pathlib import Path
 
     from bot.cli.population import load_population, population_result
-    from bot.engine.qlearning import AgentParams
 
     folder = Path(__file__).resolve().parents[1] / "docs" / "populations"
     print(
@@ -319,7 +317,7 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
             c: population_result(
                 population,
                 DEFAULT_LEARNER,
-                AgentParams(),
+                None,
                 DEFAULT_GENRES,
                 listeners=50,
                 episodes=50,

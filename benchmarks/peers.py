@@ -12,12 +12,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from bot.engine.qlearning import AgentParams, BatchState, LearnerState
+from bot.engine.qlearning import BatchState, LearnerState
 
 LOW, HIGH = -5.0, 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerParams:
+    """A peer's only setting the benchmark reads: the γ its Q* is scored with."""
+
+    gamma: float = 0.9
+
+    def as_dict(self) -> dict[str, float]:
+        return {"gamma": self.gamma}
 
 
 class BetaThompson:
@@ -26,7 +37,7 @@ class BetaThompson:
     name = "beta-thompson"
 
     def __init__(self) -> None:
-        self.params = AgentParams()
+        self.params = PeerParams()
 
     def init_batch(self, n_users: int, n_genres: int) -> BatchState:
         return BatchState.fresh(n_users, n_genres, 1.0)
@@ -72,7 +83,7 @@ class VowpalWabbit:
         self.name = name
         self.args = args
         self.genres = tuple(genres)
-        self.params = AgentParams()
+        self.params = PeerParams()
         self._ws: list = []
         self._pmf: list[list[float]] = []
 

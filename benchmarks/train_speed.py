@@ -32,9 +32,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from bot.engine.batch_training import train_batch
-from bot.engine.learners import SeedLearner
+from bot.engine.learners import SeedLearner, SeedParams
 from bot.engine.listeners import BUILTIN_PROFILES, resolve_user
-from bot.engine.qlearning import AgentParams
 from bot.engine.training import run_chain
 
 USER = "pop_lover"
@@ -77,14 +76,14 @@ def reference_chain(steps: int, seed: int) -> float:
 
 def project_chain(steps: int, seed: int) -> float:
     log = run_chain(
-        SeedLearner(AgentParams()), resolve_user(USER), steps, np.random.default_rng(seed)
+        SeedLearner(SeedParams()), resolve_user(USER), steps, np.random.default_rng(seed)
     )
     return log.mean_reward
 
 
 def project_batch(users: int, steps: int, seed: int) -> float:
     probs = resolve_user(USER).reward_probs()
-    log = train_batch(SeedLearner(AgentParams()), probs, users, steps, np.random.default_rng(seed))
+    log = train_batch(SeedLearner(SeedParams()), probs, users, steps, np.random.default_rng(seed))
     return float(log.rewards.mean())
 
 

@@ -8,6 +8,7 @@ The token is never part of any message, ``repr`` or log line.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -19,8 +20,15 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, make_learner
-from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, validate_genres
+from bot.engine.learners import (
+    DEFAULT_LEARNER,
+    LEARNERS,
+    LearnerClass,
+    LearnerParams,
+    learner_class,
+    make_learner,
+)
+from bot.engine.qlearning import DEFAULT_GENRES, validate_genres
 from bot.errors import QTuneError
 from storage.base import StorageError
 from storage.factory import check_target, is_postgres_url
@@ -39,6 +47,17 @@ DEFAULT_LOOP_LAG_INTERVAL = 0.05
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+PARAM_VARIABLES = {
+    "alpha": "QTUNE_ALPHA",
+    "gamma": "QTUNE_GAMMA",
+    "epsilon": "QTUNE_EPSILON",
+    "epsilon_decay": "QTUNE_EPSILON_DECAY",
+    "epsilon_min": "QTUNE_EPSILON_MIN",
+}
+"""The learning settings read from the environment, by parameter field. A learner reads
+those its parameter class has; the others are reported as unused, never applied."""
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(QTuneError):
@@ -55,7 +74,7 @@ class Settings:
     """A ``postgresql://`` QTUNE_DB (may hold a password, so not in ``repr``)."""
     dev_guild: int | None = None
     genres: tuple[str, ...] = DEFAULT_GENRES
-    params: AgentParams = field(default_factory=AgentParams)
+    params: LearnerParams = None  # type: ignore[assignment]  # None: the learner's defaults
     learner: str = DEFAULT_LEARNER
     like_reward: float = 10.0
     dislike_reward: float = -5.0
@@ -71,6 +90,10 @@ class Settings:
     a bug report) replays exactly; unset in production."""
     api_base: str = DEFAULT_API_BASE
     gateway_url: str = DEFAULT_GATEWAY_URL
+
+    def __post_init__(self) -> None:
+        if self.params is None:
+            object.__setattr__(self, "params", learner_class(self.learner).params_type())
 
     @classmethod
     def from_env(
@@ -92,15 +115,15 @@ class Settings:
     def _parse(cls, env: Mapping[str, str], token: str | None) -> Settings:
         if token is not None and any(c.isspace() for c in token):
             raise ConfigError("DISCORD_TOKEN contains whitespace; paste the token exactly")
-        params = _params(env)
         learner = _text(env, "QTUNE_LEARNER", DEFAULT_LEARNER).lower()
         try:
-            make_learner(learner, params)
+            kind = learner_class(learner)
         except ValueError:
             known = ", ".join(sorted(LEARNERS))
             raise ConfigError(
                 f"QTUNE_LEARNER: unknown learner {learner!r}; choose one of {known}"
             ) from None
+        params = _params(env, kind)
         genres_raw = env.get("QTUNE_GENRES", "")
         genres = DEFAULT_GENRES
         if genres_raw.strip():
@@ -245,19 +268,24 @@ def _snowflake(env: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def _params(env: Mapping[str, str]) -> AgentParams:
-    defaults = AgentParams()
-    values = {
-        "alpha": _float(env, "QTUNE_ALPHA", defaults.alpha),
-        "gamma": _float(env, "QTUNE_GAMMA", defaults.gamma),
-        "epsilon": _float(env, "QTUNE_EPSILON", defaults.epsilon),
-        "epsilon_decay": _float(env, "QTUNE_EPSILON_DECAY", defaults.epsilon_decay),
-        "epsilon_min": _float(env, "QTUNE_EPSILON_MIN", defaults.epsilon_min),
-    }
+def _params(env: Mapping[str, str], cls: LearnerClass) -> LearnerParams:
+    """The learner's own parameters from the ``PARAM_VARIABLES`` it has.
+
+    A set variable that the learner does not use is logged at WARNING and ignored: it
+    would otherwise look like a setting that takes effect (``QTUNE_ALPHA`` with ``dyna``).
+    """
+    fields = {f.name for f in dataclasses.fields(cls.params_type)}
+    defaults = cls.params_type()
+    values: dict[str, float] = {}
+    for name, variable in PARAM_VARIABLES.items():
+        if name in fields:
+            values[name] = _float(env, variable, getattr(defaults, name))
+        elif (env.get(variable) or "").strip():
+            log.warning("%s is set but the %s learner does not use it; ignored", variable, cls.name)
     try:
-        return AgentParams(**values)
+        return cls.params_type(**values)
     except ValueError as exc:
-        # AgentParams names the field ("alpha must be in (0, 1], got 2.0"): name the variable.
+        # The params name the field ("alpha must be in (0, 1], got 2.0"): name the variable.
         message = str(exc)
         field_name = message.split(" ", 1)[0]
         raise ConfigError(f"QTUNE_{field_name.upper()}: {message}") from None

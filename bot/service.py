@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -25,6 +25,7 @@ from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, va
 from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
 from bot.explain import explain, liked_count
+from bot.profile_files import resolve_profile
 from bot.workers import BrokenProcessPool, CpuPool
 from storage.base import RatingTally, Recommendation, SkipReward, Storage, UserRecord
 
@@ -273,6 +274,22 @@ class QTuneService:
             self.like_reward,
         )
 
+    def _adapt(self, rec: UserRecord) -> UserRecord:
+        """A stored record for the configured genres, if they changed since it was saved.
+
+        Storage keeps a table under the genre names it was saved with; what an added
+        genre's values should be is the learner's rule (``Learner.adapt``). The current
+        genre is kept by name, or cleared if it was removed.
+        """
+        by_fold = {g.casefold(): g for g in self.genres}
+        current = by_fold.get((rec.current_genre or "").casefold())
+        if rec.genres == self.genres:
+            # /nowplaying sets only the current genre, so it may name a genre added after
+            # the table was written and since removed again.
+            return rec if current == rec.current_genre else replace(rec, current_genre=current)
+        learner = self.learner.adapt(rec.learner, rec.genres, self.genres)
+        return replace(rec, genres=self.genres, learner=learner, current_genre=current)
+
     def _view(self, user_id: int, rec: UserRecord | None) -> TableView:
         rec = rec or self._fresh(user_id)
         q = rec.learner.q.copy()
@@ -298,9 +315,10 @@ class QTuneService:
         """
         state = self.parse_genre(genre)
         prior = await self._first_table_prior(user_id, guild_id)
-        rec = await self.storage.set_current_genre(
+        stored = await self.storage.set_current_genre(
             user_id, state, lambda: self._fresh(user_id, prior)
         )
+        rec = self._adapt(stored)
         self._known_users.add(user_id)
         s = self.genres.index(state)
         a = self.learner.select(rec.learner, s, self.rng)
@@ -339,7 +357,7 @@ class QTuneService:
             # Runs inside the storage's transaction: pure and quick.
             if rec.state not in self.genres or rec.action not in self.genres:
                 raise SkipReward("genre_removed")
-            user = user or self._fresh(user_id)
+            user = self._adapt(user) if user else self._fresh(user_id)
             s, a = self.genres.index(rec.state), self.genres.index(rec.action)
             td = self.learner.update(user.learner, s, a, reward, a)  # next state = suggestion
             user.rewards += 1
@@ -391,13 +409,16 @@ class QTuneService:
         """
         name = self.check_simulation(user_spec, episodes, allow_files=allow_files)
         try:
-            sim = resolve_user(name, self.genres)
+            if allow_files:  # the operator's tools: a path is read here, outside the engine
+                sim = resolve_profile(name, self.genres)
+            else:
+                sim = resolve_user(name, self.genres)
         except (ProfileError, OSError) as exc:
             raise InvalidRequest(str(exc).splitlines()[0] if str(exc) else "unknown user") from None
         rng = np.random.default_rng(seed if seed is not None else self.rng.integers(2**63))
 
         async def work(rec: UserRecord | None) -> tuple[LearnerState, TrainingLog]:
-            state = (rec or self._fresh(user_id)).learner.copy()
+            state = (self._adapt(rec) if rec else self._fresh(user_id)).learner.copy()
             args = (self.learner, sim, episodes, rng, self.genres, state)
             if self.cpu is None:  # in a thread: stop cooperatively at shutdown
                 log = await self.run_cpu(run_chain, *args, progress=self._check_stopping)
@@ -425,7 +446,8 @@ class QTuneService:
 
     async def table(self, user_id: int) -> TableView:
         """The user's table (a fresh one, not stored, for an unknown user)."""
-        return self._view(user_id, await self.storage.get_user(user_id))
+        rec = await self.storage.get_user(user_id)
+        return self._view(user_id, self._adapt(rec) if rec else None)
 
     def _liked(self, reward: float) -> bool:
         """A stored reward counts as a 👍 when it is nearer the like than the dislike reward."""

@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, Literal, TypeVar
 
-import numpy as np
-
 from bot.engine.qlearning import LearnerState
 from bot.errors import StorageError
 
@@ -32,7 +30,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "UserRecord",
-    "adapt_record",
+    "with_learner",
 ]
 
 T = TypeVar("T")
@@ -118,29 +116,13 @@ class SkipReward(Exception):
         self.reason = reason
 
 
-def adapt_record(record: UserRecord, genres: Sequence[str]) -> UserRecord:
-    """Re-index a stored table to the configured genres, matching names case-insensitively.
+def with_learner(record: UserRecord, genres: Sequence[str], learner: LearnerState) -> UserRecord:
+    """``record`` carrying ``learner``, a state the service built for ``genres``.
 
-    New genres get zero rows/columns, removed ones are dropped, reordered ones keep their
-    values under their names. ε, counts and timestamps are unchanged.
+    The current genre is kept by (case-insensitive) name, or cleared if it is not one of
+    ``genres``, so a record never names a table layout it does not have.
     """
     genres = tuple(genres)
-    if record.genres == genres:
-        return record
-    old = {g.casefold(): i for i, g in enumerate(record.genres)}
-    idx = np.array([old.get(g.casefold(), -1) for g in genres])
-    keep = idx >= 0
-    src = idx[keep]
-    n = len(genres)
-    st = record.learner
-
-    def move(m: np.ndarray) -> np.ndarray:
-        out = np.zeros((n, n), dtype=m.dtype)
-        out[np.ix_(keep, keep)] = m[np.ix_(src, src)]
-        return out
-
-    memory = None if st.memory is None else np.stack([move(plane) for plane in st.memory])
-    learner = LearnerState(move(st.q), st.epsilon, move(st.visits), move(st.reward_sum), memory)
     by_fold = {g.casefold(): g for g in genres}
     current = by_fold.get((record.current_genre or "").casefold())
     return replace(record, genres=genres, learner=learner, current_genre=current)
@@ -154,12 +136,14 @@ class Storage(ABC):
     """
 
     genres: tuple[str, ...]
-    """The configured genres; every returned :class:`UserRecord` is adapted to them."""
+    """The configured genres, which new records get. A stored record comes back with the
+    genre names it was saved under: adapting it to changed genres is the learner's rule,
+    applied by the service (``Learner.adapt``)."""
 
     # ---------------------------------------------------------------- users
     @abstractmethod
     async def get_user(self, user_id: int) -> UserRecord | None:
-        """The stored record, adapted to the configured genres, or None."""
+        """The stored record (under the genres it was saved with), or None."""
 
     @abstractmethod
     async def set_current_genre(
@@ -178,9 +162,10 @@ class Storage(ABC):
         work: Callable[[UserRecord | None], Awaitable[tuple[LearnerState, T]]],
     ) -> T:
         """Hold the user, await ``work(record)`` (which may take seconds), then store the
-        learner state it returns on the user's *latest* record (keeping its current
-        genre). Rewards and other learner writes for that user wait meanwhile, so none
-        is lost and none is overwritten.
+        learner state it returns, a state for the configured genres, on the user's
+        *latest* record (keeping its current genre, see :func:`with_learner`). Rewards
+        and other learner writes for that user wait meanwhile, so none is lost and none
+        is overwritten.
         """
 
     @abstractmethod

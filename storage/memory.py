@@ -32,7 +32,7 @@ from storage.base import (
     Storage,
     StorageError,
     UserRecord,
-    adapt_record,
+    with_learner,
 )
 
 T = TypeVar("T")
@@ -115,7 +115,7 @@ class MemoryStorage(Storage):
 
     def _load(self, user_id: int) -> UserRecord | None:
         stored = self.database.users.get(user_id)
-        return None if stored is None else adapt_record(_copy(stored), self.genres)
+        return None if stored is None else _copy(stored)
 
     def _save(self, rec: UserRecord) -> None:
         rec.updated_at = time.time()
@@ -149,8 +149,11 @@ class MemoryStorage(Storage):
         async with self._hold(user_id):
             learner, result = await work(await self.get_user(user_id))
             await self._enter()
-            rec = self._load(user_id) or UserRecord.fresh(user_id, self.genres, learner)
-            rec.learner = learner
+            latest = self._load(user_id)
+            if latest is None:
+                rec = UserRecord.fresh(user_id, self.genres, learner)
+            else:
+                rec = with_learner(latest, self.genres, learner)
             self._save(rec)
             return result
 

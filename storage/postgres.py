@@ -52,7 +52,7 @@ from storage.base import (
     StorageError,
     StorageUnavailable,
     UserRecord,
-    adapt_record,
+    with_learner,
 )
 from storage.factory import safe_url
 from storage.pg_schema import PG_MIGRATIONS
@@ -395,14 +395,11 @@ class PostgresStorage(Storage):
         else:
             await asyncio.sleep(random.uniform(*HOLD_POLL))
 
-    def _adapt(self, rec: UserRecord | None) -> UserRecord | None:
-        return None if rec is None else adapt_record(rec, self.genres)
-
     # ------------------------------------------------------------------ users
     async def get_user(self, user_id: int) -> UserRecord | None:
         async def fn(conn: asyncpg.Connection) -> UserRecord | None:
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            return None if row is None else self._adapt(_raw_user(row))
+            return None if row is None else _raw_user(row)
 
         return await self._op(fn, tx=False)
 
@@ -418,7 +415,7 @@ class PostgresStorage(Storage):
                     f"the hold on user {user_id} expired before the simulation finished"
                 )
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            new, result = fn(None if row is None else self._adapt(_raw_user(row)))
+            new, result = fn(None if row is None else _raw_user(row))
             if new is not None:
                 new.updated_at = time.time()
                 await conn.execute(_UPSERT_USER, *_user_args(new))
@@ -443,10 +440,9 @@ class PostgresStorage(Storage):
                 genre,
                 now,
             )
-            if row is not None:
-                rec = self._adapt(_raw_user(row))
-                assert rec is not None
-                return rec
+            stored = None if row is None else _raw_user(row)
+            if stored is not None:
+                return stored
             rec = fresh()
             rec.current_genre, rec.updated_at = genre, now
             await conn.execute(_UPSERT_USER, *_user_args(rec))
@@ -469,9 +465,9 @@ class PostgresStorage(Storage):
             learner, result = await work(await self.get_user(user_id))
 
             def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
-                rec = latest or UserRecord.fresh(user_id, self.genres, learner)
-                rec.learner = learner
-                return rec, None
+                if latest is None:
+                    return UserRecord.fresh(user_id, self.genres, learner), None
+                return with_learner(latest, self.genres, learner), None
 
             await self._write_user(user_id, fn, holder=token)
             return result
@@ -547,7 +543,7 @@ class PostgresStorage(Storage):
             if row[10] is not None:  # a /simulate holds the user: wait, then apply on top
                 raise _Held(row[10])
             try:
-                reward, user, value = step(rec, self._adapt(_raw_user(row, 11)))
+                reward, user, value = step(rec, _raw_user(row, 11))
             except SkipReward as skip:
                 return RewardOutcome(skip.reason, rec)
             now = time.time()

@@ -36,7 +36,7 @@ from storage.base import (
     Storage,
     StorageError,
     UserRecord,
-    adapt_record,
+    with_learner,
 )
 from storage.schema import GENRE_SEP, MIGRATIONS, SCHEMA_VERSION, decode_state, encode_state
 from storage.sqlite_thread import SQLiteThread
@@ -371,7 +371,6 @@ class SQLiteStorage(Storage):
         genres = self._set_genres(conn, set_id)
         learner = decode_state(blob, len(genres), eps)
         record = UserRecord(uid, genres, learner, current, rewards, created / 1000, updated / 1000)
-        record = adapt_record(record, self.genres)
         self._remember(record)
         return _copy(record)
 
@@ -395,8 +394,7 @@ class SQLiteStorage(Storage):
                 _ms(rec.updated_at),
             ),
         )
-        if rec.genres == self.genres:
-            self._remember(_copy(rec))
+        self._remember(_copy(rec))
 
     def _update_op(self, user_id: int, fn: Callable[[UserRecord | None], tuple[Any, T]]) -> Op:
         def op(conn: sqlite3.Connection) -> T:
@@ -441,9 +439,9 @@ class SQLiteStorage(Storage):
             learner, result = await work(await self.get_user(user_id))
 
             def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
-                rec = latest or UserRecord.fresh(user_id, self.genres, learner)
-                rec.learner = learner
-                return rec, None
+                if latest is None:
+                    return UserRecord.fresh(user_id, self.genres, learner), None
+                return with_learner(latest, self.genres, learner), None
 
             await self._run(self._update_op(user_id, fn))
             return result

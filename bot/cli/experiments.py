@@ -9,36 +9,40 @@ as :class:`bot.errors.InvalidRequest`, which ``bot.cli.main.main`` prints as one
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import secrets
 import sys
 import textwrap
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from bot.engine import evaluation
 from bot.engine.change_metrics import (
     RECOVER_HITS,
     RECOVER_WINDOW,
-    best_actions,
     change_summary,
     score_steps,
     tail_summary,
 )
-from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
-from bot.engine.listeners import (
-    BUILTIN_PROFILES,
-    REWARDS,
-    SimulatedUser,
-    best_mean_reward,
-    resolve_user,
+from bot.engine.evaluation import best_actions
+from bot.engine.learners import (
+    DEFAULT_LEARNER,
+    LEARNERS,
+    BatchLearner,
+    LearnerClass,
+    SeedParams,
+    learner_class,
 )
-from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, greedy_policy, validate_genres
+from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, best_mean_reward
+from bot.engine.qlearning import DEFAULT_GENRES, greedy_policy, validate_genres
 from bot.errors import InvalidRequest
+from bot.profile_files import resolve_profile
 from bot.render.text import format_policy, format_q_table
 
 MAX_EPISODES = 10_000_000
@@ -50,9 +54,7 @@ COMPARE_LEARNERS = tuple(dict.fromkeys(("seed", DEFAULT_LEARNER)))
 LAST = 100
 FIRST = 20
 REGRET_DEFINITION = (
-    "regret = Σ_t (E[r | s_t, π*(s_t)] − E[r | s_t, a_t]) over the whole run: the expected "
-    "reward lost against always suggesting the best genre π*(s) (argmax of Q*, value "
-    "iteration with the run's γ); for the seed's profiles π* is one genre for every state"
+    evaluation.REGRET_DEFINITION + "; for the seed's profiles π* is one genre for every state"
 )
 
 
@@ -89,15 +91,35 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+PARAM_FLAGS = {
+    "alpha": ("--alpha", "learning rate α in (0, 1]"),
+    "gamma": ("--gamma", "discount γ in [0, 1)"),
+    "epsilon": ("--epsilon", "initial ε in [0, 1]"),
+    "epsilon_decay": ("--epsilon-decay", "ε factor per step, (0, 1]"),
+    "epsilon_min": ("--epsilon-min", "ε floor in [0, 1]"),
+}
+"""Learner settings by parameter field. Each learner takes those its parameter class has."""
+
+
+def _users_of(field: str) -> str:
+    names = [n for n, cls in LEARNERS.items() if field in _fields(cls)]
+    return ", ".join(sorted(names))
+
+
+def _fields(cls: LearnerClass) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls.params_type)}
+
+
 def _add_params(p: argparse.ArgumentParser) -> None:
-    d = AgentParams()
-    p.add_argument("--alpha", type=_float, default=d.alpha, help="learning rate α in (0, 1]")
-    p.add_argument("--gamma", type=_float, default=d.gamma, help="discount γ in [0, 1)")
-    p.add_argument("--epsilon", type=_float, default=d.epsilon, help="initial ε in [0, 1]")
-    p.add_argument(
-        "--epsilon-decay", type=_float, default=d.epsilon_decay, help="ε factor per step, (0, 1]"
-    )
-    p.add_argument("--epsilon-min", type=_float, default=d.epsilon_min, help="ε floor in [0, 1]")
+    for field, (flag, text) in PARAM_FLAGS.items():
+        default = getattr(SeedParams(), field)
+        p.add_argument(
+            flag,
+            type=_float,
+            default=None,
+            dest=field,
+            help=f"{text} (default {default:g}; used by: {_users_of(field)})",
+        )
     p.add_argument(
         "--genres",
         default=",".join(DEFAULT_GENRES),
@@ -191,38 +213,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @dataclass(frozen=True)
 class Setup:
-    """Validated inputs shared by both subcommands."""
+    """Validated inputs shared by both subcommands: the learner settings given as flags."""
 
     genres: tuple[str, ...]
-    params: AgentParams
+    given: dict[str, float]
 
 
 def _setup(args: argparse.Namespace) -> Setup:
-    """Turn every parameter error into a one-line InvalidRequest naming the value."""
+    """Turn every genre error into a one-line InvalidRequest naming the value."""
     try:
         genres = validate_genres(g for g in args.genres.split(",") if g.strip())
-        params = AgentParams(
-            alpha=args.alpha,
-            gamma=args.gamma,
-            epsilon=args.epsilon,
-            epsilon_decay=args.epsilon_decay,
-            epsilon_min=args.epsilon_min,
-        )
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
-    return Setup(genres, params)
+    given = {f: getattr(args, f) for f in PARAM_FLAGS if getattr(args, f) is not None}
+    return Setup(genres, given)
 
 
-def _learner(name: str, params: AgentParams) -> BatchLearner:
+def _learners(names: Sequence[str], setup: Setup) -> list[BatchLearner]:
+    """Each learner with the given flags its parameter class has.
+
+    A flag that none of the chosen learners uses is an error, not a silent no-op.
+    """
     try:
-        return make_learner(name, params)
+        classes = [learner_class(name) for name in names]
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
+    used = set().union(*(_fields(cls) for cls in classes))
+    for field in setup.given.keys() - used:
+        chosen = ", ".join(dict.fromkeys(cls.name for cls in classes))
+        raise InvalidRequest(
+            f"{PARAM_FLAGS[field][0]} is a setting of {_users_of(field)}, not of {chosen}"
+        )
+    out = []
+    for cls in classes:
+        values = {f: v for f, v in setup.given.items() if f in _fields(cls)}
+        try:
+            out.append(cls(cls.params_type(**values)))
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+    return out
 
 
 def _user(spec: str, genres: Sequence[str]) -> SimulatedUser:
     try:
-        return resolve_user(spec, genres)
+        return resolve_profile(spec, genres)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
 
@@ -275,12 +309,6 @@ def _check_plot_path(path: str | None) -> Path | None:
     return p
 
 
-SETTINGS_USED = {
-    "seed": ("alpha", "gamma", "epsilon", "epsilon_decay", "epsilon_min"),
-    "dyna": ("gamma",),
-}
-"""Which of the shared hyper-parameters each learner reads: dyna's step size is 1/visits
-and it explores by sampling, so α and the ε schedule mean nothing to it."""
 SYMBOLS = {
     "alpha": "α",
     "gamma": "γ",
@@ -291,14 +319,9 @@ SYMBOLS = {
 
 
 def learner_settings(learner: BatchLearner) -> dict[str, float]:
-    """The settings this learner really has, by name (its own parameter class when it has
-    one; otherwise the shared parameters it reads)."""
-    params = learner.params
-    values = {f.name: float(getattr(params, f.name)) for f in fields(params)}
-    used = SETTINGS_USED.get(learner.name)
-    if used is not None and isinstance(params, AgentParams):
-        values = {k: v for k, v in values.items() if k in used}
-    return values
+    """The settings of this learner a user can set (flags, environment): the fields of its
+    own parameter class among :data:`PARAM_FLAGS` (dyna: γ only; its priors are fixed)."""
+    return {k: float(v) for k, v in learner.params.as_dict().items() if k in PARAM_FLAGS}
 
 
 def simulate_result(
@@ -372,7 +395,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     setup = _setup(args)
     user = _user(args.user, setup.genres)
-    learner = _learner(args.learner, setup.params)
+    (learner,) = _learners([args.learner], setup)
     plot = _check_plot_path(args.plot)
     if args.episodes > MAX_EPISODES:
         raise InvalidRequest(f"--episodes must be at most {MAX_EPISODES:,}, got {args.episodes:,}")
@@ -444,18 +467,11 @@ def run_metrics(
     expected: np.ndarray,
     gamma: float,
 ) -> Metrics:
-    """The compare metrics from (steps, seeds) logs and a stationary user's E[r | s, a].
-
-    Regret uses expected rewards, not the sampled ones, so luck in the draws does not
-    count as skill: Σ_t E[r | s_t, π*(s_t)] − E[r | s_t, a_t] (see REGRET_DEFINITION).
-    """
-    s = states.astype(np.intp)
-    a = actions.astype(np.intp)
-    best = best_actions(expected, gamma)
-    pi_star = best.argmax(axis=1)  # the first optimal genre of each state
-    optimal_reward = expected[np.arange(expected.shape[0]), pi_star]
-    lost = optimal_reward[s] - expected[s, a]
-    return _metrics(lost, best[s, a], rewards)
+    """The compare metrics from (steps, seeds) logs and a stationary user's E[r | s, a]
+    (the definitions are :mod:`bot.engine.evaluation`'s)."""
+    lost = evaluation.lost_reward(states, actions, expected, gamma)
+    optimal = evaluation.optimal_picks(states, actions, expected, gamma)
+    return _metrics(lost, optimal, rewards)
 
 
 def _metrics(lost: np.ndarray, optimal: np.ndarray, rewards: np.ndarray) -> Metrics:
@@ -463,7 +479,7 @@ def _metrics(lost: np.ndarray, optimal: np.ndarray, rewards: np.ndarray) -> Metr
         mean_reward_last_100=rewards[-LAST:].astype(np.float64).mean(axis=0),
         best_share_last_100=optimal[-LAST:].mean(axis=0),
         regret=lost.sum(axis=0),
-        neg_rate_first_20=(rewards[:FIRST] == REWARDS[0]).mean(axis=0),
+        neg_rate_first_20=evaluation.skip_rate(rewards, FIRST),
     )
 
 
@@ -585,7 +601,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.population is not None:
         from bot.cli.population import cmd_population
 
-        return cmd_population(args, setup.genres, setup.params)
+        name = (args.learner or [DEFAULT_LEARNER])[0]
+        return cmd_population(args, setup.genres, _learners([name], setup)[0].params)
     for flag in ("listeners", "community"):
         if getattr(args, flag) is not None:
             raise InvalidRequest(f"--{flag} needs --population")
@@ -593,7 +610,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     args.seeds = 100 if args.seeds is None else args.seeds
     specs = args.user or list(BUILTIN_PROFILES)
     users = [_user(spec, setup.genres) for spec in specs]
-    learners = [_learner(name, setup.params) for name in (args.learner or COMPARE_LEARNERS)]
+    learners = _learners(args.learner or COMPARE_LEARNERS, setup)
     if args.episodes * args.seeds > MAX_USER_STEPS:
         raise InvalidRequest(
             f"--episodes × --seeds must be at most {MAX_USER_STEPS:,}, "

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from bot.cli.documents import read_document
-from bot.engine.learners import DEFAULT_LEARNER, make_learner
+from bot.engine.learners import DEFAULT_LEARNER, LearnerParams, make_learner
 from bot.engine.listeners import ProfileError
 from bot.engine.population import Population, population_from_mapping
-from bot.engine.qlearning import AgentParams
 from bot.engine.server_sim import simulate_servers, summarise
 from bot.errors import InvalidRequest
 
@@ -38,7 +37,7 @@ def load_population(path: str, genres: tuple[str, ...]) -> Population:
 def population_result(
     population: Population,
     learner_name: str,
-    params: AgentParams,
+    params: LearnerParams | None,
     genres: tuple[str, ...],
     *,
     listeners: int,
@@ -50,12 +49,12 @@ def population_result(
     """The JSON-ready figures of one population run (the ``--json`` keys)."""
     try:
         learner = make_learner(learner_name, params)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidRequest(str(exc)) from None
     rng = np.random.default_rng([seed, zlib.crc32(population.name.encode())])
     run = simulate_servers(
         population, learner, genres, listeners, episodes, seeds, rng,
-        community=community, gamma=params.gamma,
+        community=community, gamma=learner.params.gamma,
     )  # fmt: skip
     return {
         "population": population.name,
@@ -70,7 +69,9 @@ def population_result(
     }
 
 
-def cmd_population(args: argparse.Namespace, genres: tuple[str, ...], params: AgentParams) -> int:
+def cmd_population(
+    args: argparse.Namespace, genres: tuple[str, ...], params: LearnerParams | None
+) -> int:
     if args.user:
         raise InvalidRequest("--population and --user cannot be combined")
     if args.learner and len(args.learner) > 1:

@@ -13,20 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.engine.listeners import SimulatedUser, optimal_q
+from bot.engine.evaluation import lost_reward, optimal_picks
+from bot.engine.listeners import SimulatedUser
 
 RECOVER_WINDOW = 20
 RECOVER_HITS = 16
 """A run has recovered from a change once 16 of its last 20 picks were optimal."""
 STUCK_SHARE_BELOW = 0.5
 """A run is stuck when less than half of its last 100 picks were optimal."""
-
-
-def best_actions(expected: np.ndarray, gamma: float) -> np.ndarray:
-    """``best[s, a]``: True where ``a`` is an optimal suggestion from ``s`` (Q* ties kept)."""
-    q_star = optimal_q(expected, gamma)
-    top = q_star.max(axis=1, keepdims=True)
-    return np.isclose(q_star, top, rtol=1e-9, atol=1e-9)
 
 
 @dataclass(frozen=True)
@@ -46,24 +40,17 @@ def score_steps(
     genres: Sequence[str],
     gamma: float,
 ) -> StepScores:
-    """Score every step against the phase of ``user`` in force at that step.
-
-    Loss uses expected rewards, not the sampled ones, so luck in the draws does not
-    count as skill: E[r | s_t, π*(s_t)] − E[r | s_t, a_t].
+    """Score every step against the phase of ``user`` in force at that step, with the
+    definitions of :mod:`bot.engine.evaluation` (lost reward, optimal pick) per phase.
     """
-    s = states.astype(np.intp)
-    a = actions.astype(np.intp)
-    lost = np.empty(s.shape, dtype=np.float64)
-    optimal = np.empty(s.shape, dtype=bool)
-    segments = user.segments(s.shape[0])
+    lost = np.empty(states.shape, dtype=np.float64)
+    optimal = np.empty(states.shape, dtype=bool)
+    segments = user.segments(states.shape[0])
     for seg in segments:
         part = slice(seg.start, seg.stop)
         expected = seg.taste.expected_rewards(genres)
-        best = best_actions(expected, gamma)
-        pi_star = best.argmax(axis=1)  # the first optimal genre of each state
-        optimal_reward = expected[np.arange(expected.shape[0]), pi_star]
-        lost[part] = optimal_reward[s[part]] - expected[s[part], a[part]]
-        optimal[part] = best[s[part], a[part]]
+        lost[part] = lost_reward(states[part], actions[part], expected, gamma)
+        optimal[part] = optimal_picks(states[part], actions[part], expected, gamma)
     changes = tuple(seg.start for seg in segments[1:])
     return StepScores(lost, optimal, changes)
 

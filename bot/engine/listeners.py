@@ -1,5 +1,7 @@
-"""The seed's simulated listeners, exactly as its notebook defines them, plus file profiles.
+"""The seed's simulated listeners, exactly as its notebook defines them, plus custom ones.
 
+Custom profiles arrive here as parsed mappings (:func:`profile_from_mapping`): the engine
+does no I/O, and reading TOML/JSON files is :mod:`bot.profile_files`'s job.
 A listener is reduced to a reward-probability tensor ``P[s, a, k]``: the chance of
 reward ``REWARDS[k]`` when genre ``a`` is suggested while the listener is in genre
 ``s``. The seed's users ignore ``s``; file profiles may use it (an ``[after.GENRE]``
@@ -17,11 +19,8 @@ Two things real members do that the seed's users do not, both optional:
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -316,32 +315,13 @@ def profile_from_mapping(
     return SimulatedUser(name, prefs, after, switch=switch)
 
 
-def load_profile_file(path: str | Path, genres: Sequence[str] = DEFAULT_GENRES) -> SimulatedUser:
-    """Load a custom profile from a .toml or .json file."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ProfileError(f"cannot read profile file {str(p)!r}: {exc.strerror}") from None
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(raw)
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{p.name}: malformed file: {exc}") from None
-    return profile_from_mapping(data, genres, source=p.name)
-
-
 def resolve_user(spec: str, genres: Sequence[str] = DEFAULT_GENRES) -> SimulatedUser:
-    """``generic``, a built-in profile name, or a path to a profile file."""
-    key = spec.strip()
-    if key.lower() == "generic":
+    """``generic`` or a built-in profile name (case-insensitive); files are read outside
+    the engine (:mod:`bot.profile_files`), which then calls :func:`profile_from_mapping`."""
+    key = spec.strip().lower()
+    if key == "generic":
         return GENERIC
-    if key.lower() in BUILTIN_PROFILES:
-        prefs = {g: p for g, p in BUILTIN_PROFILES[key.lower()].items() if g in genres}
-        return SimulatedUser(key.lower(), prefs)
-    if key.lower().endswith((".toml", ".json")) or Path(key).exists():
-        return load_profile_file(key, genres)
+    if key in BUILTIN_PROFILES:
+        return SimulatedUser(key, {g: p for g, p in BUILTIN_PROFILES[key].items() if g in genres})
     known = ", ".join(["generic", *BUILTIN_PROFILES])
-    raise ProfileError(f"unknown user {spec!r}; use one of {known}, or a .toml/.json file")
+    raise ProfileError(f"unknown user {spec!r}; use one of {known}")

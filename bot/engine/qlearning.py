@@ -1,4 +1,4 @@
-"""The pure tabular Q-learning engine: parameters, the TD rule and ε-greedy choice.
+"""The pure tabular Q-learning engine: the TD rule, ε-greedy choice and the stored state.
 
 Nothing here does I/O. Every function takes its randomness from a caller-owned
 ``numpy.random.Generator`` so that a seed reproduces a run exactly.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,34 +29,16 @@ def validate_genres(genres: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
-def _check(name: str, value: float, lo: float, hi: float, lo_open: bool, hi_open: bool) -> None:
+def check_range(
+    name: str, value: float, lo: float, hi: float, *, lo_open: bool, hi_open: bool
+) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is a finite number in the interval."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
     if not ok:
         interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class AgentParams:
-    """Learning hyper-parameters; the defaults are the seed deck's."""
-
-    alpha: float = 0.1
-    gamma: float = 0.9
-    epsilon: float = 1.0
-    epsilon_decay: float = 0.995
-    epsilon_min: float = 0.1
-
-    def __post_init__(self) -> None:
-        _check("alpha", self.alpha, 0.0, 1.0, lo_open=True, hi_open=False)
-        _check("gamma", self.gamma, 0.0, 1.0, lo_open=False, hi_open=True)
-        _check("epsilon", self.epsilon, 0.0, 1.0, lo_open=False, hi_open=False)
-        _check("epsilon_min", self.epsilon_min, 0.0, 1.0, lo_open=False, hi_open=False)
-        _check("epsilon_decay", self.epsilon_decay, 0.0, 1.0, lo_open=True, hi_open=False)
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def td_update(
@@ -81,11 +63,6 @@ def epsilon_greedy(row: np.ndarray, epsilon: float, rng: np.random.Generator) ->
     if rng.random() < epsilon:
         return int(rng.integers(row.size))
     return greedy(row, rng)
-
-
-def decay_epsilon(epsilon: float, params: AgentParams) -> float:
-    """Multiply ε by the decay after one rewarded step, never going below the floor."""
-    return max(params.epsilon_min, epsilon * params.epsilon_decay)
 
 
 def greedy_policy(q: np.ndarray) -> list[int]:
@@ -136,12 +113,31 @@ class LearnerState:
         )
 
 
-def genre_index(genres: Sequence[str], name: str) -> int:
-    """Index of a genre by exact name; raises ValueError listing the valid genres."""
-    try:
-        return list(genres).index(name)
-    except ValueError:
-        raise ValueError(f"unknown genre {name!r}; choose one of {', '.join(genres)}") from None
+def remap_state(
+    state: LearnerState, old_genres: Sequence[str], new_genres: Sequence[str]
+) -> LearnerState:
+    """``state`` re-indexed from ``old_genres`` to ``new_genres`` by (case-insensitive) name.
+
+    Kept genres keep their values under their names, removed ones are dropped, added ones
+    get zero rows and columns (no visits, no reward, Q = 0); ``memory`` planes likewise.
+    This is only the bookkeeping: what a new genre's values should be is each learner's
+    rule (``Learner.adapt``).
+    """
+    old = {g.casefold(): i for i, g in enumerate(old_genres)}
+    idx = np.array([old.get(g.casefold(), -1) for g in new_genres], dtype=np.intp)
+    keep = idx >= 0
+    src = idx[keep]
+    n = len(idx)
+
+    def move(m: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, n), dtype=m.dtype)
+        out[np.ix_(keep, keep)] = m[np.ix_(src, src)]
+        return out
+
+    memory = None if state.memory is None else np.stack([move(plane) for plane in state.memory])
+    return LearnerState(
+        move(state.q), state.epsilon, move(state.visits), move(state.reward_sum), memory
+    )
 
 
 @dataclass(slots=True)

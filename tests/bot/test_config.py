@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, Settings, open_service
-from bot.engine.learners import DEFAULT_LEARNER
-from bot.engine.qlearning import DEFAULT_GENRES, AgentParams
+from bot.engine.learners import DEFAULT_LEARNER, DynaParams, SeedParams
+from bot.engine.learners.dyna import RewardScale
+from bot.engine.qlearning import DEFAULT_GENRES
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "MTIzNDU2Nzg5.secret-token-value.XYZ"
@@ -21,7 +22,7 @@ def test_defaults_are_the_seeds():
     assert s.db_path == Path("data/qtune.sqlite3")
     assert s.dev_guild is None
     assert s.genres == DEFAULT_GENRES
-    assert s.params == AgentParams()
+    assert s.params == DynaParams()
     assert s.learner == DEFAULT_LEARNER
     assert (s.like_reward, s.dislike_reward) == (10.0, -5.0)
     assert s.max_episodes == 100_000
@@ -39,6 +40,7 @@ def test_values_are_parsed():
             "QTUNE_DB": "/tmp/x/q.db",
             "QTUNE_DEV_GUILD": "123456789012345678",
             "QTUNE_GENRES": " Pop, Rock ,Metal",
+            "QTUNE_LEARNER": "seed",
             "QTUNE_ALPHA": "0.5",
             "QTUNE_GAMMA": "0",
             "QTUNE_EPSILON": "0.3",
@@ -59,7 +61,7 @@ def test_values_are_parsed():
     assert s.db_path == Path("/tmp/x/q.db")
     assert s.dev_guild == 123456789012345678
     assert s.genres == ("Pop", "Rock", "Metal")
-    assert s.params == AgentParams(0.5, 0.0, 0.3, 0.9, 0.05)
+    assert s.params == SeedParams(0.5, 0.0, 0.3, 0.9, 0.05)
     assert (s.like_reward, s.dislike_reward) == (3.0, -1.5)
     assert s.log_level == "DEBUG"
     assert s.cooldown == 0.0
@@ -73,12 +75,12 @@ def test_values_are_parsed():
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
-        ({"QTUNE_ALPHA": "2"}, "QTUNE_ALPHA"),
-        ({"QTUNE_ALPHA": "abc"}, "QTUNE_ALPHA"),
+        ({"QTUNE_ALPHA": "2", "QTUNE_LEARNER": "seed"}, "QTUNE_ALPHA"),
+        ({"QTUNE_ALPHA": "abc", "QTUNE_LEARNER": "seed"}, "QTUNE_ALPHA"),
         ({"QTUNE_GAMMA": "1"}, "QTUNE_GAMMA"),
-        ({"QTUNE_EPSILON": "-0.1"}, "QTUNE_EPSILON"),
-        ({"QTUNE_EPSILON_DECAY": "0"}, "QTUNE_EPSILON_DECAY"),
-        ({"QTUNE_EPSILON_MIN": "nan"}, "QTUNE_EPSILON_MIN"),
+        ({"QTUNE_EPSILON": "-0.1", "QTUNE_LEARNER": "seed"}, "QTUNE_EPSILON"),
+        ({"QTUNE_EPSILON_DECAY": "0", "QTUNE_LEARNER": "seed"}, "QTUNE_EPSILON_DECAY"),
+        ({"QTUNE_EPSILON_MIN": "nan", "QTUNE_LEARNER": "seed"}, "QTUNE_EPSILON_MIN"),
         ({"QTUNE_GENRES": "Pop"}, "QTUNE_GENRES"),
         ({"QTUNE_GENRES": "Pop,pop"}, "QTUNE_GENRES"),
         ({"QTUNE_GENRES": "Pop,,Rock"}, "QTUNE_GENRES"),
@@ -134,15 +136,16 @@ def test_token_never_in_repr_str_or_errors_that_echo_values():
     assert TOKEN not in str(s)
     # A value that happens to contain the token is echoed redacted.
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({"DISCORD_TOKEN": TOKEN, "QTUNE_ALPHA": TOKEN})
+        Settings.from_env({"DISCORD_TOKEN": TOKEN, "QTUNE_GAMMA": TOKEN})
     assert TOKEN not in str(info.value)
-    assert "QTUNE_ALPHA" in str(info.value)
+    assert "QTUNE_GAMMA" in str(info.value)
 
 
 def test_dotenv_fills_in_but_never_overrides_the_environment(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     env_file.write_text(
-        f"DISCORD_TOKEN={TOKEN}\nQTUNE_ALPHA=0.5\nQTUNE_GENRES=A,B,C\n", encoding="utf-8"
+        f"DISCORD_TOKEN={TOKEN}\nQTUNE_LEARNER=seed\nQTUNE_ALPHA=0.5\nQTUNE_GENRES=A,B,C\n",
+        encoding="utf-8",
     )
     for name in list(os.environ):
         if name.startswith(("QTUNE_", "DISCORD_")):
@@ -162,16 +165,22 @@ def test_env_example_documents_every_variable_and_matches_defaults():
         for line in text.splitlines()
         if "=" in line and not line.lstrip().startswith("#")
     }
+    # The seed learner's own settings are shown commented out, under their learner's
+    # name: with the default learner they do nothing, so they are not offered as its own.
+    seed_only = {"QTUNE_ALPHA", "QTUNE_EPSILON", "QTUNE_EPSILON_DECAY", "QTUNE_EPSILON_MIN"}
+    commented = {
+        line.lstrip("# ").split("=", 1)[0].strip()
+        for line in text.splitlines()
+        if line.startswith("#QTUNE_")
+    }
+    assert commented == seed_only
+    assert "seed learner only" in text
     expected = {
         "DISCORD_TOKEN",
         "QTUNE_DB",
         "QTUNE_DEV_GUILD",
         "QTUNE_GENRES",
-        "QTUNE_ALPHA",
         "QTUNE_GAMMA",
-        "QTUNE_EPSILON",
-        "QTUNE_EPSILON_DECAY",
-        "QTUNE_EPSILON_MIN",
         "QTUNE_LEARNER",
         "QTUNE_REWARD_LIKE",
         "QTUNE_REWARD_DISLIKE",
@@ -212,8 +221,7 @@ async def test_open_service_gives_the_learner_the_configured_reward_range(tmp_pa
     )
     service, storage = await open_service(settings, tmp_path / "r.db")
     try:
-        cfg = service.learner.config
-        assert (cfg.reward_low, cfg.reward_high) == (-1.0, 3.0)
+        assert service.learner.scale == RewardScale(-1.0, 3.0)
     finally:
         await storage.close()
 
@@ -261,3 +269,20 @@ async def test_qtune_seed_makes_the_bots_choices_replay(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="QTUNE_SEED") as err:
         Settings.from_env({"QTUNE_SEED": "abc"})
     assert "\n" not in str(err.value)
+
+
+def test_each_learner_reads_only_its_own_settings(caplog: pytest.LogCaptureFixture) -> None:
+    """QTUNE_ALPHA and the ε settings are the seed learner's: dyna ignores them, and says so."""
+    env = {"QTUNE_ALPHA": "0.5", "QTUNE_EPSILON_MIN": "0.2", "QTUNE_GAMMA": "0.8"}
+    with caplog.at_level("WARNING", logger="bot.config"):
+        dyna = Settings.from_env(env)
+    assert dyna.params == DynaParams(gamma=0.8)
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "QTUNE_ALPHA" in warned
+    assert "QTUNE_EPSILON_MIN" in warned
+    assert "QTUNE_GAMMA" not in warned
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bot.config"):
+        seed = Settings.from_env({**env, "QTUNE_LEARNER": "seed"})
+    assert seed.params == SeedParams(alpha=0.5, gamma=0.8, epsilon_min=0.2)
+    assert not caplog.records

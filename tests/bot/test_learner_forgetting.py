@@ -11,7 +11,7 @@ import pytest
 
 from bot.engine.batch_training import Stretch, train_stretches
 from bot.engine.learners import DynaLearner, make_learner
-from bot.engine.learners.dyna import DynaConfig
+from bot.engine.learners.dyna import DynaParams
 from bot.engine.learners.forgetting import (
     DRIFT,
     REWARD_SUM,
@@ -29,10 +29,10 @@ POP, ROCK, JAZZ, CLASSICAL, HIPHOP = range(5)
 LOW, HIGH = -5.0, 10.0
 
 
-def pop_then_jazz_regret(learner_name: str, config: DynaConfig | None, seeds: int) -> float:
+def pop_then_jazz_regret(learner_name: str, config: DynaParams | None, seeds: int) -> float:
     """Regret over the 300 steps after pop_lover turns jazz_enthusiast at step 300."""
     pop, jazz = resolve_user("pop_lover"), resolve_user("jazz_enthusiast")
-    learner = make_learner(learner_name) if config is None else DynaLearner(config=config)
+    learner = make_learner(learner_name) if config is None else DynaLearner(config)
     stretches = [Stretch(300, pop.reward_probs(G)), Stretch(300, jazz.reward_probs(G))]
     log = train_stretches(learner, stretches, seeds, np.random.default_rng(11))
     e = jazz.expected_rewards(G)
@@ -90,7 +90,7 @@ def test_observe_counts_then_forgets_on_an_alarm() -> None:
 
 
 def test_the_history_is_never_rescaled_only_the_working_memory() -> None:
-    learner = DynaLearner(config=DynaConfig(change=ChangeConfig(threshold=0.5)))
+    learner = DynaLearner(DynaParams(change=ChangeConfig(threshold=0.5)))
     state = learner.initial_state(5)
     for _ in range(30):
         learner.update(state, POP, POP, HIGH, POP)
@@ -103,8 +103,8 @@ def test_the_history_is_never_rescaled_only_the_working_memory() -> None:
 
 
 def test_forgetting_can_be_switched_off() -> None:
-    off = DynaConfig(change=ChangeConfig(threshold=math.inf))
-    learner = DynaLearner(config=off)
+    off = DynaParams(change=ChangeConfig(threshold=math.inf))
+    learner = DynaLearner(off)
     state = learner.initial_state(5)
     for r in [HIGH] * 50 + [LOW] * 50:
         learner.update(state, POP, POP, r, POP)
@@ -131,11 +131,11 @@ def test_a_stored_table_without_memory_starts_from_its_history() -> None:
 def test_scalar_and_batch_paths_forget_alike() -> None:
     """One listener's reactions through update() and through update_batch() (users of
     one) give the same memory and table, alarms included."""
-    cfg = DynaConfig(change=ChangeConfig(threshold=2.0))
+    cfg = DynaParams(change=ChangeConfig(threshold=2.0))
     rng = np.random.default_rng(3)
     rewards = [HIGH] * 25 + list(rng.choice([LOW, 1.0, HIGH], size=40, p=[0.5, 0.2, 0.3]))
     cells = rng.integers(2, size=(len(rewards), 2))  # few cells, so they get known
-    one, many = DynaLearner(config=cfg), DynaLearner(config=cfg)
+    one, many = DynaLearner(cfg), DynaLearner(cfg)
     state, bs = one.initial_state(5), many.init_batch(1, 5)
     for (s, a), r in zip(cells, rewards, strict=True):
         one.update(state, int(s), int(a), float(r), int(a))
@@ -149,7 +149,7 @@ def test_scalar_and_batch_paths_forget_alike() -> None:
 
 # --- what it is for ---------------------------------------------------------------------
 def test_follows_a_change_of_taste_far_better_than_without_forgetting() -> None:
-    off = DynaConfig(change=ChangeConfig(threshold=math.inf))
+    off = DynaParams(change=ChangeConfig(threshold=math.inf))
     adaptive = pop_then_jazz_regret("dyna", None, 60)
     static = pop_then_jazz_regret("dyna", off, 60)
     assert adaptive < 0.5 * static, (adaptive, static)
@@ -160,9 +160,9 @@ def test_costs_a_stationary_listener_little() -> None:
     regret = {}
     for name, cfg in {
         "on": None,
-        "off": DynaConfig(change=ChangeConfig(threshold=math.inf)),
+        "off": DynaParams(change=ChangeConfig(threshold=math.inf)),
     }.items():
-        learner = DynaLearner() if cfg is None else DynaLearner(config=cfg)
+        learner = DynaLearner() if cfg is None else DynaLearner(cfg)
         log = train_stretches(
             learner, [Stretch(600, user.reward_probs(G))], 60, np.random.default_rng(5)
         )

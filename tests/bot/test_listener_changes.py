@@ -17,12 +17,12 @@ from bot.engine.learners import make_learner
 from bot.engine.listeners import (
     ProfileError,
     SimulatedUser,
-    load_profile_file,
     profile_from_mapping,
     resolve_user,
 )
 from bot.engine.qlearning import DEFAULT_GENRES as G
 from bot.engine.training import run_chain
+from bot.profile_files import load_profile_file
 
 POP, ROCK, JAZZ, CLASSICAL, HIPHOP = range(5)
 ROOT = Path(__file__).resolve().parents[2]

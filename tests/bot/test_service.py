@@ -288,3 +288,66 @@ async def test_shutdown_kills_a_simulation_in_the_worker_and_keeps_the_table(
         await asyncio.wait_for(task, 20)
     fresh = svc.learner.initial_state(len(svc.genres)).q
     np.testing.assert_array_equal((await svc.table(ALICE)).q, fresh)
+
+
+# ------------------------------------------------------------- changed genres
+SIX = (*DEFAULT_GENRES, "Metal")
+
+
+async def reopened_with(path: Path, genres: tuple[str, ...]) -> tuple[QTuneService, SQLiteStorage]:
+    st = await SQLiteStorage.open(path, genres=genres)
+    svc = QTuneService(
+        st, genres=genres, learner=make_learner("dyna"), rng=np.random.default_rng(3)
+    )
+    return svc, st
+
+
+async def test_added_genre_is_offered_to_an_existing_user(tmp_path: Path) -> None:
+    """A user stored before Metal was added is offered it as a fresh six-genre user is.
+
+    (Storage used to zero-fill the new row and column: against the planned ≈ +70 of the
+    other genres, dyna then offered Metal 0 times in 2,000 until the next reaction.)
+    """
+    path = tmp_path / "genres.db"
+    svc, st = await reopened_with(path, DEFAULT_GENRES)
+    await svc.recommend(ALICE, "Rock")  # stored, no reaction yet
+    await st.close()
+    svc, st = await reopened_with(path, SIX)
+    try:
+        view = await svc.table(ALICE)
+        fresh = svc.learner.initial_state(6)
+        np.testing.assert_allclose(view.q, fresh.q, rtol=0, atol=1e-9)
+        picks = [(await svc.recommend(ALICE, "Pop")).action for _ in range(300)]
+        assert picks.count("Metal") / 300 == pytest.approx(1 / 6, abs=0.07)
+        assert view.current_genre == "Rock"
+    finally:
+        await st.close()
+
+
+async def test_a_reaction_after_a_genre_change_is_stored_under_the_new_genres(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "genres.db"
+    svc, st = await reopened_with(path, DEFAULT_GENRES)
+    await suggest(svc, ALICE, "Jazz", 1)
+    assert (await svc.feedback(1, ALICE, liked=True)).applied
+    before = await st.get_user(ALICE)
+    await st.close()
+    svc, st = await reopened_with(path, SIX)
+    try:
+        stored = await st.get_user(ALICE)
+        assert stored is not None
+        assert stored.genres == DEFAULT_GENRES  # storage keeps what it was given
+        sg = await suggest(svc, ALICE, "Metal", 2)
+        assert (await svc.feedback(2, ALICE, liked=False)).applied
+        after = await st.get_user(ALICE)
+        assert after is not None
+        assert after.genres == SIX
+        assert after.learner.visits.sum() == 2
+        assert before is not None
+        jazz = DEFAULT_GENRES.index("Jazz")
+        np.testing.assert_array_equal(after.learner.visits[:5, :5], before.learner.visits)
+        assert after.learner.visits[SIX.index("Metal"), SIX.index(sg.action)] == 1
+        assert after.learner.reward_sum[:5, jazz].sum() == before.learner.reward_sum[:, jazz].sum()
+    finally:
+        await st.close()

@@ -1,19 +1,49 @@
-"""The learner protocols: what the service, the trainers and the CLI may ask of a learner."""
+"""The learner protocols: what the service, the trainers and the CLI may ask of a learner.
+
+Every learner is built the same way, ``cls(params, *, rewards=(dislike, like))``, where
+``params`` is an instance of its own parameter class (``cls.params_type``): a learner's
+settings are exactly the fields of that class, so nothing it ignores is shown as its own.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bot.engine.qlearning import AgentParams, BatchState, LearnerState
+from bot.engine.logs import BatchLog, TrainingLog
+from bot.engine.qlearning import BatchState, LearnerState
+
+Rewards = tuple[float, float]
+"""The bot's (dislike, like) rewards."""
+DEFAULT_REWARDS: Rewards = (-5.0, 10.0)
+
+Progress = Callable[[int], None]
+
+
+class LearnerParams(Protocol):
+    """A learner's settings: a frozen dataclass that validates itself."""
+
+    @property
+    def gamma(self) -> float:
+        """The discount every learner plans with (the benchmarks' Q* uses it too)."""
+        ...
+
+    def as_dict(self) -> dict[str, float]:
+        """Every setting by field name (the ``simulate --json`` ``params``)."""
+        ...
 
 
 class Learner(Protocol):
-    """How one listener's state is initialised, acted on and updated."""
+    """How one listener's state is initialised, acted on, updated and adapted."""
 
     name: str
-    params: AgentParams
+
+    @property
+    def params(self) -> LearnerParams:
+        """The learner's own settings (an instance of its ``params_type``)."""
+        ...
 
     def initial_state(self, n_genres: int) -> LearnerState:
         """A fresh state for a new listener."""
@@ -25,6 +55,16 @@ class Learner(Protocol):
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
         """Apply one rewarded step in place and return the TD error."""
+        ...
+
+    def adapt(
+        self, state: LearnerState, old_genres: Sequence[str], new_genres: Sequence[str]
+    ) -> LearnerState:
+        """A stored state, kept under ``old_genres``, for the configured ``new_genres``.
+
+        Called when the genre list changed since the state was stored. The result must
+        offer an added genre as a fresh table with the same history would.
+        """
         ...
 
 
@@ -46,3 +86,50 @@ class BatchLearner(Learner, Protocol):
     ) -> np.ndarray | None:
         """Apply one rewarded step per user in place; a learner may return its TD errors."""
         ...
+
+
+class LearnerClass(Protocol):
+    """What the registry holds: a learner class, its name and its parameter class."""
+
+    name: str
+    params_type: type[Any]
+
+    def __call__(self, params: Any = None, *, rewards: Rewards | None = None) -> BatchLearner: ...
+
+
+@runtime_checkable
+class FastChain(Protocol):
+    """A learner with its own fused single-chain loop (:func:`bot.engine.training.run_chain`).
+
+    It must compute the same process as the generic loop; it may return None to decline
+    (for example when a subclass changed ``select``), and then must not have touched
+    ``rng`` or ``state``.
+    """
+
+    def run_chain_fast(
+        self,
+        state: LearnerState,
+        probs: np.ndarray,
+        s: int,
+        episodes: int,
+        rng: np.random.Generator,
+        genres: tuple[str, ...],
+        progress: Progress,
+    ) -> TrainingLog | None: ...
+
+
+@runtime_checkable
+class FastBatch(Protocol):
+    """A learner with its own fused batched loop (:func:`bot.engine.batch_training.train_batch`).
+
+    The same contract as :class:`FastChain`, over a users axis.
+    """
+
+    def train_batch_fast(
+        self,
+        bs: BatchState,
+        probs: np.ndarray,
+        s: np.ndarray,
+        steps: int,
+        rng: np.random.Generator,
+    ) -> BatchLog | None: ...

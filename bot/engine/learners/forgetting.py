@@ -58,9 +58,9 @@ class ChangeConfig:
 
 
 def _log_beta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from bot.engine.learners.dyna import _lgamma  # the vectorised log Γ of the model
+    from bot.engine.learners.dyna.posterior import lgamma  # the model's vectorised log Γ
 
-    return _lgamma(a) + _lgamma(b) - _lgamma(a + b)
+    return lgamma(a) + lgamma(b) - lgamma(a + b)
 
 
 def evidence_of_fall(

@@ -3,20 +3,23 @@ ties, and the fast path (seed learner) agreeing with the generic per-step path."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
-from bot.engine.learners import SeedLearner
+from bot.engine.learners import SeedLearner, SeedParams
+from bot.engine.learners.seed_fast import BLOCK
 from bot.engine.listeners import GENERIC, REWARDS, SimulatedUser, resolve_user
-from bot.engine.qlearning import AgentParams, LearnerState, td_update
-from bot.engine.training import BLOCK, has_fast_path, run_chain
+from bot.engine.qlearning import LearnerState, remap_state, td_update
+from bot.engine.training import run_chain
 
 POP_LOVER = resolve_user("pop_lover")
 PATHS = pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 
 
 def chain(seed: int, episodes: int = 500, fast: bool = True, **params: float):
-    learner = SeedLearner(AgentParams(**params))
+    learner = SeedLearner(SeedParams(**params))
     return run_chain(learner, POP_LOVER, episodes, np.random.default_rng(seed), fast=fast)
 
 
@@ -78,7 +81,7 @@ def test_greedy_ties_are_random_in_training(fast: bool) -> None:
     """ε = 0 on a fresh table: every genre ties, so the first pick must vary."""
     firsts = [
         run_chain(
-            SeedLearner(AgentParams(epsilon=0.0)),
+            SeedLearner(SeedParams(epsilon=0.0)),
             GENERIC,
             1,
             np.random.default_rng(seed),
@@ -95,7 +98,7 @@ def test_exploration_share_follows_epsilon(fast: bool) -> None:
     """With ε fixed at 0.5, about ε·4/5 of the picks are not the greedy one."""
     state = LearnerState(np.tile([0.0, 0.0, 50.0, 0.0, 0.0], (5, 1)), 0.5)
     # α tiny so the table keeps Jazz clearly on top during the run
-    learner = SeedLearner(AgentParams(alpha=1e-6, epsilon=0.5, epsilon_decay=1.0, epsilon_min=0.5))
+    learner = SeedLearner(SeedParams(alpha=1e-6, epsilon=0.5, epsilon_decay=1.0, epsilon_min=0.5))
     log = run_chain(learner, GENERIC, 10_000, np.random.default_rng(8), state=state, fast=fast)
     assert np.mean(log.actions != 2) == pytest.approx(0.4, abs=0.025)
 
@@ -148,35 +151,61 @@ def test_zero_and_negative_episodes() -> None:
 
 
 class AlwaysJazz:
-    """A minimal non-seed learner: proves the generic path serves any Learner."""
+    """A minimal non-seed learner (no fused loop): the generic loop serves any Learner."""
 
     name = "jazz"
-    params = AgentParams()
+    params = SeedParams()
+    choice = 2
 
     def initial_state(self, n_genres: int) -> LearnerState:
         return LearnerState.fresh(n_genres, 0.0)
 
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
-        return 2
+        return self.choice
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
         state.visits[s, a] += 1
         return 0.0
 
+    def adapt(self, state: LearnerState, old: Sequence[str], new: Sequence[str]) -> LearnerState:
+        return remap_state(state, old, new)
+
 
 def test_other_learners_use_the_generic_path() -> None:
-    class Tweaked(SeedLearner):
-        pass
-
-    assert has_fast_path(SeedLearner())
-    assert not has_fast_path(Tweaked())
-    assert not has_fast_path(AlwaysJazz())
     log = run_chain(AlwaysJazz(), SimulatedUser("j", {"Jazz": 1.0}), 50, np.random.default_rng(0))
     assert set(log.actions.tolist()) == {2}
     assert set(log.rewards[1:].tolist()) == {10.0}
 
 
-def test_mean_reward_properties() -> None:
-    log = chain(6, episodes=250)
-    assert log.mean_reward == pytest.approx(log.rewards.mean())
-    assert log.mean_reward_last_100 == pytest.approx(log.rewards[-100:].mean())
+def test_a_subclass_that_changes_the_rule_gets_the_generic_path() -> None:
+    """The fused loop is the seed's own rule: a subclass's ``select`` must be honoured."""
+
+    class AlwaysRock(SeedLearner):
+        def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
+            return 1
+
+    log = run_chain(AlwaysRock(), POP_LOVER, 40, np.random.default_rng(0))
+    assert set(log.actions.tolist()) == {1}
+
+
+class PopThenJazz(AlwaysJazz):
+    """Suggests Pop (which this listener dislikes) for the first steps, then only Jazz."""
+
+    def __init__(self, pop_steps: int) -> None:
+        self.left = pop_steps
+
+    def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
+        self.left -= 1
+        return 0 if self.left >= 0 else 2
+
+
+def test_mean_rewards_summarise_the_whole_run_and_its_end() -> None:
+    """Jazz always earns +10 here and Pop never does: the last-100 mean sees only Jazz."""
+    user = SimulatedUser("j", {"Jazz": 1.0, "Pop": 0.0})
+    log = run_chain(PopThenJazz(150), user, 250, np.random.default_rng(1))
+    assert log.mean_reward_last_100 == 10.0
+    assert log.mean_reward < 10.0  # the Pop steps count in the overall mean
+    late = run_chain(PopThenJazz(160), user, 250, np.random.default_rng(1))
+    assert late.mean_reward_last_100 < 10.0  # ten Pop steps fall in the last 100
+    empty = run_chain(AlwaysJazz(), user, 0, np.random.default_rng(1))
+    assert (empty.mean_reward, empty.mean_reward_last_100) == (0.0, 0.0)

@@ -1,4 +1,4 @@
-"""The ``dyna`` learner, the learner registry, random profiles and the night_owl file."""
+"""The ``dyna`` learner: its model, its exact planning, its scalar path and its adapt rule."""
 
 from __future__ import annotations
 
@@ -7,76 +7,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.engine import evaluation
 from bot.engine.batch_training import sample_rewards_batch, train_batch
-from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, SeedLearner, make_learner
-from bot.engine.learners.dyna import (
-    DynaConfig,
-    DynaLearner,
-    _posterior,
-    _solve_list,
-    expected_reward,
-    plan,
-    scalar_posterior,
-    solve,
-)
+from bot.engine.learners import make_learner
+from bot.engine.learners.dyna import DynaLearner, DynaParams, RewardScale
+from bot.engine.learners.dyna.planning import backup, solve, solve_list
+from bot.engine.learners.dyna.posterior import expected_reward, posterior
+from bot.engine.learners.dyna.scalar import scalar_posterior
 from bot.engine.listeners import (
     BUILTIN_PROFILES,
     REWARDS,
-    load_profile_file,
     optimal_q,
     resolve_user,
     sample_reward,
 )
-from bot.engine.qlearning import DEFAULT_GENRES, AgentParams, LearnerState
-from bot.engine.random_listeners import optimal_policy, policy_gap, random_profiles
+from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, remap_state
+from bot.engine.random_listeners import optimal_policy
 from bot.engine.training import run_chain
+from bot.profile_files import load_profile_file
 
 G = DEFAULT_GENRES
 POP, ROCK, JAZZ, CLASSICAL = 0, 1, 2, 3
-NIGHT_OWL = Path(__file__).resolve().parents[2] / "docs" / "profiles" / "night_owl.toml"
+NIGHT_OWL = Path(__file__).resolve().parents[4] / "docs" / "profiles" / "night_owl.toml"
 
 
-def _regret(log_states, log_actions, user) -> np.ndarray:
-    """Cumulative regret per user (column), as the benchmark defines it."""
-    expected = user.expected_rewards(G)
-    best = np.argmax(optimal_q(expected, 0.9), axis=1)
-    s, a = log_states.astype(int), log_actions.astype(int)
-    return (expected[s, best[s]] - expected[s, a]).sum(axis=0)
-
-
-# --- registry and the seed ----------------------------------------------------------
-def test_dyna_is_registered_and_the_default() -> None:
-    assert DEFAULT_LEARNER == "dyna"
-    assert isinstance(make_learner(), DynaLearner)
-    assert isinstance(make_learner("seed"), SeedLearner)
-
-
-def test_seed_still_reproduces_the_decks_worked_example() -> None:
-    learner = make_learner("seed", AgentParams())
-    state = learner.initial_state(5)
-    state.q[ROCK, POP] = 1.0
-    state.q[POP, JAZZ] = 0.2  # max Q(Pop, ·) = 0.2
-    td = learner.update(state, ROCK, POP, 10.0, POP)
-    assert state.q[ROCK, POP] == pytest.approx(1.918)
-    assert td == pytest.approx(10 + 0.9 * 0.2 - 1.0)
-
-
-@pytest.mark.parametrize("name", sorted(LEARNERS))
-def test_each_learner_is_reproducible_by_seed_single(name: str) -> None:
-    user = resolve_user("pop_lover")
-    runs = [run_chain(make_learner(name), user, 60, np.random.default_rng(5)) for _ in range(2)]
-    np.testing.assert_array_equal(runs[0].actions, runs[1].actions)
-    np.testing.assert_array_equal(runs[0].state.q, runs[1].state.q)
-    other = run_chain(make_learner(name), user, 60, np.random.default_rng(6))
-    assert not np.array_equal(runs[0].actions, other.actions)
-
-
-@pytest.mark.parametrize("name", sorted(LEARNERS))
-def test_each_learner_is_reproducible_by_seed_batch(name: str) -> None:
-    probs = resolve_user("rock_fan").reward_probs(G)
-    logs = [train_batch(make_learner(name), probs, 16, 40, np.random.default_rng(9)) for _ in "ab"]
-    np.testing.assert_array_equal(logs[0].actions, logs[1].actions)
-    np.testing.assert_array_equal(logs[0].state.q, logs[1].state.q)
+def r_hat_of(learner: DynaLearner, visits: np.ndarray, reward_sum: np.ndarray) -> np.ndarray:
+    """The learner's posterior mean reward of these counts (the array reference)."""
+    return expected_reward(visits, reward_sum, learner.params, learner.scale)
 
 
 # --- the update ----------------------------------------------------------------------
@@ -113,7 +70,7 @@ def test_state_is_only_the_persisted_fields() -> None:
     state = DynaLearner().initial_state(5)
     assert isinstance(state, LearnerState)
     assert state.epsilon == 1.0  # a new listener is all exploration
-    r_hat = expected_reward(state.visits, state.reward_sum, DynaLearner().config)
+    r_hat = r_hat_of(DynaLearner(), state.visits, state.reward_sum)
     assert np.allclose(r_hat, r_hat[0, 0])  # no evidence: every genre alike
 
 
@@ -138,14 +95,6 @@ def test_scalar_and_batch_paths_agree_statistically() -> None:
     assert abs(mean_s - mean_b) < 4 * se + 0.1
 
 
-# --- it learns, including state-dependent taste -------------------------------------
-def test_night_owl_file_loads_with_its_state_dependent_taste() -> None:
-    owl = load_profile_file(NIGHT_OWL)
-    assert owl.name == "night_owl"
-    assert owl.after["Classical"]["Jazz"] == 0.95
-    assert [G[i] for i in optimal_policy(owl, G)] == ["Pop", "Pop", "Pop", "Jazz", "Pop"]
-
-
 def test_learns_a_state_dependent_listener_on_most_seeds() -> None:
     """As in the bot, the listener picks the current genre (``/recommend <genre>``)."""
     owl = load_profile_file(NIGHT_OWL)
@@ -167,18 +116,10 @@ def test_beats_seed_by_a_wide_margin_on_pop_lover() -> None:
     regret = {}
     for name in ("seed", "dyna"):
         log = train_batch(make_learner(name), probs, 100, 300, np.random.default_rng(4))
-        regret[name] = _regret(log.states, log.actions, user).mean()
+        regret[name] = evaluation.regret(
+            log.states, log.actions, user.expected_rewards(G), 0.9
+        ).mean()
     assert regret["dyna"] < 0.5 * regret["seed"]
-
-
-# --- random profiles ------------------------------------------------------------------
-def test_random_profiles_are_reproducible_and_have_a_clear_best() -> None:
-    a, b = random_profiles(3, 6), random_profiles(3, 6)
-    assert [u.describe() for u in a] == [u.describe() for u in b]
-    assert all(policy_gap(u, G) >= 1.0 for u in a)
-    dependent = [u for u in a if u.after]
-    assert len(dependent) == 3
-    assert all(len(set(optimal_policy(u, G).tolist())) > 1 for u in dependent)
 
 
 @pytest.mark.parametrize(
@@ -187,14 +128,21 @@ def test_random_profiles_are_reproducible_and_have_a_clear_best() -> None:
         {"prior_mean": 1.0},
         {"own_taste_prior": 0.0},
         {"slab_strength": 0.0},
-        {"reward_low": 10.0},
-        {"reward_low": float("-inf")},
-        {"reward_high": float("nan")},
+        {"early_sharpness": 0.5},
+        {"gamma": 1.0},
     ],
 )
-def test_config_rejects_degenerate_priors(kwargs: dict[str, float]) -> None:
+def test_params_reject_degenerate_priors(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
-        DynaConfig(**kwargs)
+        DynaParams(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "rewards", [(10.0, 10.0), (10.0, -5.0), (float("-inf"), 1.0), (0.0, float("nan"))]
+)
+def test_reward_range_must_be_finite_and_ordered(rewards: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        RewardScale(*rewards)
 
 
 # --- the scalar fast path is the same model ----------------------------------------------
@@ -210,19 +158,24 @@ def _random_counts(rng: np.random.Generator, scale: int) -> tuple[np.ndarray, np
 @pytest.mark.parametrize("scale", [0, 1, 3, 20, 500, 20000])
 @pytest.mark.parametrize(
     "cfg",
-    [DynaConfig(), DynaConfig(reward_low=-1.0, reward_high=2.0, own_taste_prior=0.2)],
+    [
+        (DynaParams(), RewardScale()),
+        (DynaParams(own_taste_prior=0.2), RewardScale(-1.0, 2.0)),
+    ],
     ids=["default", "custom"],
 )
-def test_scalar_posterior_equals_the_array_posterior(scale: int, cfg: DynaConfig) -> None:
+def test_scalar_posterior_equals_the_array_posterior(
+    scale: int, cfg: tuple[DynaParams, RewardScale]
+) -> None:
     rng = np.random.default_rng(scale)
     for _ in range(20):
         visits, reward_sum = _random_counts(rng, scale)
-        ref = _posterior(visits, reward_sum, cfg)
-        fast, r_hat = scalar_posterior(visits, reward_sum, cfg)
+        ref = posterior(visits, reward_sum, *cfg)
+        fast, r_hat = scalar_posterior(visits, reward_sum, *cfg)
         for name in ("pool_a", "pool_b", "own_a", "own_b"):
             np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=1e-12)
         np.testing.assert_allclose(fast.own_weight, ref.own_weight, rtol=0, atol=1e-9)
-        expected = expected_reward(visits, reward_sum, cfg)
+        expected = expected_reward(visits, reward_sum, *cfg)
         np.testing.assert_allclose(r_hat, expected, rtol=0, atol=1e-9)
 
 
@@ -242,14 +195,14 @@ def test_scalar_update_plans_like_the_array_code() -> None:
     assert td == pytest.approx(expected_td)
     ref.visits[ROCK, JAZZ] += 1
     ref.reward_sum[ROCK, JAZZ] += 1.0
-    r_hat = expected_reward(ref.visits, ref.reward_sum, learner.config)
+    r_hat = r_hat_of(learner, ref.visits, ref.reward_sum)
     np.testing.assert_allclose(state.q, optimal_q(r_hat, 0.9), rtol=0, atol=1e-9)
     np.testing.assert_array_equal(state.visits, ref.visits)
     np.testing.assert_array_equal(state.reward_sum, ref.reward_sum)
     # and the cache never leaks between listeners: another table gets its own model
     other = learner.initial_state(5)
     learner.update(other, POP, POP, 10.0, POP)
-    r_other = expected_reward(other.visits, other.reward_sum, learner.config)
+    r_other = r_hat_of(learner, other.visits, other.reward_sum)
     np.testing.assert_allclose(other.q, optimal_q(r_other, 0.9), rtol=0, atol=1e-9)
 
 
@@ -264,18 +217,21 @@ def test_solvers_find_the_fixed_point_from_any_start(n: int) -> None:
     ref = np.stack([optimal_q(x, 0.9, tol=1e-13) for x in r])
     np.testing.assert_allclose(solve(q0, r, 0.9), ref, rtol=0, atol=1e-9)
     for x, q, want in zip(r, q0, ref, strict=True):
-        got = _solve_list(q.tolist(), x.ravel().tolist(), 0.9)
+        got = solve_list(q.tolist(), x.ravel().tolist(), 0.9)
         np.testing.assert_allclose(np.reshape(got, (n, n)), want, rtol=0, atol=1e-9)
 
 
-def test_plan_sweeps_are_backups() -> None:
-    """``plan`` (used for the sampled row when choosing) is ``sweeps`` backups."""
+def test_backup_is_one_step_of_the_bellman_equation() -> None:
+    """Q(s, a) ← r(s, a) + γ·V(a): a fixed point of the model is left unchanged, and
+    iterating backups from anywhere converges to that same fixed point."""
     rng = np.random.default_rng(3)
-    q, r_hat = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
-    once = r_hat + 0.9 * q.max(axis=1)[np.newaxis, :]
-    np.testing.assert_allclose(plan(q, r_hat, 0.9, 1), once, atol=1e-12)
-    twice = r_hat + 0.9 * once.max(axis=1)[np.newaxis, :]
-    np.testing.assert_allclose(plan(q, r_hat, 0.9, 2), twice, atol=1e-12)
+    r = rng.normal(size=(5, 5))
+    fixed = solve(np.zeros((5, 5)), r, 0.9)
+    np.testing.assert_allclose(backup(fixed, r, 0.9), fixed, atol=1e-9)
+    q = rng.normal(size=(5, 5)) * 50
+    for _ in range(400):
+        q = backup(q, r, 0.9)
+    np.testing.assert_allclose(q, fixed, atol=1e-9)
 
 
 # --- the table is the model's optimum after every update ------------------------------
@@ -283,7 +239,7 @@ LIKE, DISLIKE = 10.0, -5.0
 
 
 def _assert_fixed_point(q: np.ndarray, visits: np.ndarray, reward_sum: np.ndarray) -> None:
-    r_hat = expected_reward(visits, reward_sum, DynaConfig())
+    r_hat = r_hat_of(DynaLearner(), visits, reward_sum)
     backup = r_hat + 0.9 * q.max(axis=-1)[..., np.newaxis, :]
     assert np.abs(q - backup).max() < 1e-6
     want = optimal_q(r_hat, 0.9) if q.ndim == 2 else np.stack([optimal_q(x, 0.9) for x in r_hat])
@@ -330,18 +286,18 @@ def test_batch_update_lands_on_the_model_fixed_point(scale: int) -> None:
 def _reaction_cases(seed: int, count: int):
     """Random count tables (as reactions make them), a cell and the optimum of the counts."""
     rng = np.random.default_rng(seed)
-    cfg = DynaConfig()
+    learner = DynaLearner()
     for i in range(count):
         visits, reward_sum = _random_counts(rng, [0, 1, 2, 3, 5, 10, 30][i % 7])
         s, a = (int(x) for x in rng.integers(5, size=2))
-        q = solve(np.zeros((5, 5)), expected_reward(visits, reward_sum, cfg), 0.9)
+        q = solve(np.zeros((5, 5)), r_hat_of(learner, visits, reward_sum), 0.9)
         yield visits, reward_sum, s, a, q
 
 
 def _after(visits, reward_sum, q, s, a, r, batch: bool):
     """The table after reaction r at (s, a) from the optimum q, and r̂ before and after."""
-    learner, cfg = DynaLearner(), DynaConfig()
-    before = expected_reward(visits, reward_sum, cfg)
+    learner = DynaLearner()
+    before = r_hat_of(learner, visits, reward_sum)
     if batch:
         bs = learner.init_batch(1, 5)
         bs.q[0], bs.visits[0], bs.reward_sum[0] = q, visits, reward_sum
@@ -351,7 +307,7 @@ def _after(visits, reward_sum, q, s, a, r, batch: bool):
         state = LearnerState(q.copy(), 0.5, visits.copy(), reward_sum.copy())
         learner.update(state, s, a, r, a)
         new_q, new_v, new_r = state.q, state.visits, state.reward_sum
-    return new_q, before, expected_reward(new_v, new_r, cfg)
+    return new_q, before, r_hat_of(learner, new_v, new_r)
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["scalar", "batch"])
@@ -430,9 +386,8 @@ def test_scalar_selection_draws_row_s_of_the_sampled_q() -> None:
 
 def test_rewards_set_the_model_range() -> None:
     learner = make_learner("dyna", rewards=(-1.0, 2.0))
-    assert (learner.config.reward_low, learner.config.reward_high) == (-1.0, 2.0)
-    assert make_learner("dyna").config.reward_low == -5.0
-    assert isinstance(make_learner("seed", rewards=(-1.0, 2.0)), SeedLearner)
+    assert isinstance(learner, DynaLearner)
+    assert learner.scale == RewardScale(-1.0, 2.0)
     with pytest.raises(ValueError, match="must be below"):
         make_learner("dyna", rewards=(2.0, -1.0))
     # a like at +2 is the top of the scale: r̂ moves up like a +10 does by default
@@ -441,8 +396,8 @@ def test_rewards_set_the_model_range() -> None:
     default = DynaLearner()
     ref = default.initial_state(5)
     default.update(ref, ROCK, POP, 10.0, POP)
-    r_new = expected_reward(state.visits, state.reward_sum, learner.config)
-    r_ref = expected_reward(ref.visits, ref.reward_sum, default.config)
+    r_new = r_hat_of(learner, state.visits, state.reward_sum)
+    r_ref = r_hat_of(default, ref.visits, ref.reward_sum)
     np.testing.assert_allclose((r_new + 1.0) / 3.0, (r_ref + 5.0) / 15.0, atol=1e-12)
 
 
@@ -451,10 +406,75 @@ def test_a_new_listener_starts_at_the_prior_models_fixed_point() -> None:
     learner = DynaLearner()
     state = learner.initial_state(5)
     zeros = np.zeros((5, 5))
-    prior_q = optimal_q(expected_reward(zeros, zeros, learner.config), 0.9)
+    prior_q = optimal_q(r_hat_of(learner, zeros, zeros), 0.9)
     np.testing.assert_allclose(state.q, prior_q, atol=1e-9)
     np.testing.assert_array_equal(learner.init_batch(3, 5).q[2], state.q)
     before = state.q.copy()
     learner.update(state, ROCK, POP, DISLIKE, POP)
     assert (state.q <= before + 1e-9).all()
     assert state.q[ROCK, POP] < before[ROCK, POP]
+
+
+# --- a stored table adapts to added and removed genres --------------------------------
+G6 = (*G, "Metal")
+METAL = 5
+
+
+def _history(learner: DynaLearner, steps: int, seed: int) -> list[tuple[int, int, float]]:
+    """A real listener's (s, a, r) reactions on the five genres."""
+    probs, rng = resolve_user("rock_fan").reward_probs(G), np.random.default_rng(seed)
+    state, s, out = learner.initial_state(5), ROCK, []
+    for _ in range(steps):
+        a = learner.select(state, s, rng)
+        r = sample_reward(probs[s, a], rng)
+        learner.update(state, s, a, r, a)
+        out.append((s, a, r))
+        s = a
+    return out
+
+
+def _replayed(learner: DynaLearner, history, n: int) -> LearnerState:
+    state = learner.initial_state(n)
+    for s, a, r in history:
+        learner.update(state, s, a, r, a)
+    return state
+
+
+def _offered(learner: DynaLearner, state: LearnerState, s: int, genre: int, n: int = 2000) -> float:
+    rng = np.random.default_rng(99)
+    return float(np.mean([learner.select(state, s, rng) == genre for _ in range(n)]))
+
+
+@pytest.mark.parametrize("steps", [0, 3, 10, 40])
+def test_an_added_genre_is_offered_as_from_a_fresh_table(steps: int) -> None:
+    """The defect: zero-filled rows and columns made an existing listener's new genre
+    worth 0 against ≈ +70 for the others, so it was offered 0 times in 2,000 (17 % from
+    a fresh table) until the next reaction re-planned the table.
+
+    Adapted, the table is the one a fresh six-genre table with the same reactions has.
+    """
+    learner = DynaLearner()
+    history = _history(learner, steps, seed=steps)
+    stored = _replayed(learner, history, 5)
+    adapted = learner.adapt(stored.copy(), G, G6)
+    fresh = _replayed(learner, history, 6)  # the same reactions, six genres from the start
+    np.testing.assert_allclose(adapted.q, fresh.q, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(adapted.visits, fresh.visits)
+    share, want = _offered(learner, adapted, POP, METAL), _offered(learner, fresh, POP, METAL)
+    assert share == want  # same table, same draws
+    if steps == 0:  # nothing known yet: one genre in six, as for a brand-new listener
+        assert share == pytest.approx(1 / 6, abs=0.03)
+        zero_filled = remap_state(stored, G, G6)  # the old storage rule, for contrast
+        assert _offered(learner, zero_filled, POP, METAL) == 0.0
+
+
+def test_a_removed_genre_leaves_the_table_of_the_remaining_counts() -> None:
+    learner = DynaLearner()
+    history = _history(learner, 30, seed=5)
+    stored = _replayed(learner, history, 5)
+    four = ("Pop", "Rock", "Classical", "HipHop")  # Jazz removed
+    adapted = learner.adapt(stored, G, four)
+    kept = [G.index(g) for g in four]
+    np.testing.assert_array_equal(adapted.visits, stored.visits[np.ix_(kept, kept)])
+    r_hat = r_hat_of(learner, adapted.visits, adapted.reward_sum)
+    np.testing.assert_allclose(adapted.q, optimal_q(r_hat, 0.9), rtol=0, atol=1e-9)

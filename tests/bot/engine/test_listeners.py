@@ -1,10 +1,7 @@
-"""Simulated listeners: reward distributions over 100k draws, profiles (built-in, TOML,
-JSON, state-dependent), every rejected profile file, and value iteration."""
+"""Simulated listeners: reward distributions over 100k draws, built-in and parsed profiles
+(state-dependent ones too), value iteration. Profile files: tests/bot/test_profile_files.py."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +13,8 @@ from bot.engine.listeners import (
     REWARDS,
     ProfileError,
     SimulatedUser,
-    load_profile_file,
     optimal_q,
+    profile_from_mapping,
     resolve_user,
     sample_reward,
 )
@@ -99,88 +96,6 @@ def test_unnamed_genre_defaults_to_half() -> None:
     np.testing.assert_allclose(probs[0, POP], [0.0, 0.0, 1.0])
 
 
-def test_profile_from_toml_file(tmp_path: Path) -> None:
-    f = tmp_path / "owl.toml"
-    f.write_text('name = "night_owl"\n[preferences]\nJazz = 0.9\nPop = 0.2\n')
-    user = resolve_user(str(f))
-    assert user.name == "night_owl"
-    assert dict(user.preferences or {}) == {"Jazz": 0.9, "Pop": 0.2}
-    freq = frequencies(scalar_draws(user.reward_probs()[POP, JAZZ], seed=4))
-    assert freq == pytest.approx(profile_probs(0.9), abs=TOL)
-
-
-def test_profile_from_json_file_matches_toml(tmp_path: Path) -> None:
-    doc = {"name": "night_owl", "preferences": {"Jazz": 0.9, "Pop": 0.2}}
-    (tmp_path / "owl.json").write_text(json.dumps(doc))
-    (tmp_path / "owl.toml").write_text('name = "night_owl"\n[preferences]\nJazz = 0.9\nPop = 0.2\n')
-    a = load_profile_file(tmp_path / "owl.json")
-    b = load_profile_file(tmp_path / "owl.toml")
-    np.testing.assert_array_equal(a.reward_probs(), b.reward_probs())
-    assert a.describe() == b.describe() == {"name": "night_owl", "preferences": doc["preferences"]}
-
-
-def test_state_dependent_after_table(tmp_path: Path) -> None:
-    """Jazz is disliked in general but loved right after Classical."""
-    f = tmp_path / "after.toml"
-    f.write_text('name = "late"\n[preferences]\nJazz = 0.1\n[after.Classical]\nJazz = 0.95\n')
-    user = resolve_user(str(f))
-    probs = user.reward_probs()
-    np.testing.assert_allclose(probs[CLASSICAL, JAZZ], profile_probs(0.95))
-    np.testing.assert_allclose(probs[POP, JAZZ], profile_probs(0.1))
-    after = frequencies(scalar_draws(probs[CLASSICAL, JAZZ], seed=5))
-    before = frequencies(scalar_draws(probs[POP, JAZZ], seed=6))
-    assert after == pytest.approx(profile_probs(0.95), abs=TOL)
-    assert before == pytest.approx(profile_probs(0.1), abs=TOL)
-    assert user.describe()["after"] == {"Classical": {"Jazz": 0.95}}
-
-
-def write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
-
-
-@pytest.mark.parametrize(
-    ("name", "text", "match"),
-    [
-        ("a.toml", 'name = "x"\n[preferences]\nPolka = 0.5\n', "unknown genre 'Polka'"),
-        ("b.toml", 'name = "x"\n[preferences]\nPop = 1.5\n', r"Pop must be in \[0, 1\]"),
-        ("c.toml", 'name = "x"\n[preferences]\nPop = -0.1\n', r"Pop must be in \[0, 1\]"),
-        ("d.toml", 'name = "x"\n[preferences]\nPop = "high"\n', r"Pop must be in \[0, 1\]"),
-        ("e.toml", 'name = "x"\n[preferences]\nPop = true\n', r"Pop must be in \[0, 1\]"),
-        ("f.toml", 'name = "x"\n[preferences\nPop = 0.5\n', "malformed"),
-        ("g.json", '{"name": "x", "preferences": {"Pop": 0.5}', "malformed"),
-        ("h.toml", "[preferences]\nPop = 0.5\n", "missing or empty 'name'"),
-        ("i.json", '{"name": "  ", "preferences": {}}', "missing or empty 'name'"),
-        ("j.toml", 'name = "x"\n', "missing 'preferences'"),
-        ("k.json", "[1, 2]", "top level"),
-        ("l.json", '{"name": "x", "preferences": [0.5]}', "table of genre"),
-        ("m.toml", 'name = "x"\n[preferences]\n[after.Disco]\nPop = 0.5\n', "unknown genre"),
-        ("n.toml", 'name = "x"\n[preferences]\n[after.Pop]\nPop = 7\n', r"must be in \[0, 1\]"),
-        ("o.json", '{"name": 3, "preferences": {}}', "name"),
-    ],
-)
-def test_bad_profile_files_name_the_problem(
-    tmp_path: Path, name: str, text: str, match: str
-) -> None:
-    path = write(tmp_path, name, text)
-    with pytest.raises(ProfileError, match=match):
-        resolve_user(path)
-
-
-def test_unreadable_profile_files(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="cannot read"):
-        resolve_user(str(tmp_path / "missing.toml"))
-    folder = tmp_path / "dir.toml"
-    folder.mkdir()
-    with pytest.raises(ProfileError, match="cannot read"):
-        resolve_user(str(folder))
-    binary = tmp_path / "bin.toml"
-    binary.write_bytes(b"\xff\xfe\x00name")
-    with pytest.raises(ProfileError, match="malformed"):
-        resolve_user(str(binary))
-
-
 def test_resolve_user_names() -> None:
     assert resolve_user("generic") is GENERIC
     assert resolve_user(" Pop_Lover ").name == "pop_lover"
@@ -205,3 +120,39 @@ def test_value_iteration_with_state_dependent_taste() -> None:
     # V(A) = 10 + 0.5 V(B), V(B) = 1 + 0.5 V(A)  →  V(A) = 14, V(B) = 8
     np.testing.assert_allclose(q.max(axis=1), [14.0, 8.0], rtol=1e-8)
     assert q.argmax(axis=1).tolist() == [1, 0]
+
+
+def test_a_parsed_profile_with_state_dependent_taste() -> None:
+    """Jazz is disliked in general but loved right after Classical; names fold case."""
+    doc = {"name": " late ", "preferences": {"jazz": 0.1}, "after": {"classical": {"Jazz": 0.95}}}
+    user = profile_from_mapping(doc)
+    assert user.name == "late"
+    probs = user.reward_probs()
+    np.testing.assert_allclose(probs[CLASSICAL, JAZZ], profile_probs(0.95))
+    np.testing.assert_allclose(probs[POP, JAZZ], profile_probs(0.1))
+    assert user.describe()["after"] == {"Classical": {"Jazz": 0.95}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        ({"name": "x", "preferences": {"Polka": 0.5}}, "unknown genre 'Polka'"),
+        ({"name": "x", "preferences": {"Pop": 1.5}}, r"Pop must be in \[0, 1\]"),
+        ({"name": "x", "preferences": {"Pop": True}}, r"Pop must be in \[0, 1\]"),
+        ({"preferences": {}}, "missing or empty 'name'"),
+        ({"name": "x"}, "missing 'preferences'"),
+        ([1, 2], "top level"),
+        ({"name": "x", "preferences": {}, "after": {"Disco": {}}}, "unknown genre"),
+    ],
+)
+def test_a_parsed_profile_is_validated(doc: object, match: str) -> None:
+    with pytest.raises(ProfileError, match=match):
+        profile_from_mapping(doc, source="test")
+
+
+def test_the_engine_reads_no_files(tmp_path) -> None:
+    """A path is not a user name here: files are read by bot.profile_files."""
+    f = tmp_path / "owl.toml"
+    f.write_text('name = "night_owl"\n[preferences]\nJazz = 0.9\n')
+    with pytest.raises(ProfileError, match="unknown user"):
+        resolve_user(str(f))

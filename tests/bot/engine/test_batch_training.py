@@ -1,50 +1,49 @@
 """Batched training: reproducible, each user an independent seed-style chain, random
-ties, and the fused seed path agreeing with the generic select/update path."""
+ties, and the seed's fused loop agreeing with the generic select/update loop."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bot.engine.batch_training import greedy_columns, train_batch
-from bot.engine.learners import LEARNERS, SeedLearner, make_learner
+from bot.engine.batch_training import train_batch
+from bot.engine.learners import LEARNERS, SeedLearner, SeedParams, make_learner
 from bot.engine.listeners import GENERIC, REWARDS, SimulatedUser, preference_probs, resolve_user
-from bot.engine.qlearning import AgentParams, td_update
+from bot.engine.qlearning import td_update
 
 POP_PROBS = resolve_user("pop_lover").reward_probs()
 
-
-class GenericSeed(SeedLearner):
-    """The seed learner through train_batch's generic path (the fused one is exact-type)."""
+PATHS = pytest.mark.parametrize("fused", [True, False], ids=["fused", "generic"])
 
 
-PATHS = pytest.mark.parametrize("cls", [SeedLearner, GenericSeed], ids=["fused", "generic"])
-
-
-def batch(cls=SeedLearner, users: int = 50, steps: int = 300, seed: int = 0, probs=POP_PROBS, **p):
-    return train_batch(cls(AgentParams(**p)), probs, users, steps, np.random.default_rng(seed))
+def batch(
+    fused: bool = True, users: int = 50, steps: int = 300, seed: int = 0, probs=POP_PROBS, **p
+):
+    """The seed learner through its fused loop, or (``fused=False``) the generic one."""
+    learner = SeedLearner(SeedParams(**p))
+    return train_batch(learner, probs, users, steps, np.random.default_rng(seed), fast=fused)
 
 
 @PATHS
-def test_same_seed_same_batch(cls) -> None:
-    a, b = batch(cls, seed=3), batch(cls, seed=3)
+def test_same_seed_same_batch(fused) -> None:
+    a, b = batch(fused, seed=3), batch(fused, seed=3)
     np.testing.assert_array_equal(a.actions, b.actions)
     np.testing.assert_array_equal(a.rewards, b.rewards)
     np.testing.assert_array_equal(a.state.q, b.state.q)
-    assert not np.array_equal(a.actions, batch(cls, seed=4).actions)
+    assert not np.array_equal(a.actions, batch(fused, seed=4).actions)
 
 
 @PATHS
-def test_logs_shape_and_next_state(cls) -> None:
-    log = batch(cls, users=20, steps=40)
+def test_logs_shape_and_next_state(fused) -> None:
+    log = batch(fused, users=20, steps=40)
     assert log.states.shape == log.actions.shape == log.rewards.shape == (40, 20)
     np.testing.assert_array_equal(log.states[1:], log.actions[:-1])
     assert set(np.unique(log.rewards).tolist()) <= set(REWARDS.tolist())
 
 
 @PATHS
-def test_every_user_is_the_td_rule_replayed(cls) -> None:
-    log = batch(cls, users=6, steps=400, seed=5)
+def test_every_user_is_the_td_rule_replayed(fused) -> None:
+    log = batch(fused, users=6, steps=400, seed=5)
     for u in range(6):
         q = np.zeros((5, 5))
         for s, a, r in zip(log.states[:, u], log.actions[:, u], log.rewards[:, u], strict=True):
@@ -53,8 +52,8 @@ def test_every_user_is_the_td_rule_replayed(cls) -> None:
 
 
 @PATHS
-def test_counts_epsilon_and_user_view(cls) -> None:
-    log = batch(cls, users=8, steps=250, seed=6, epsilon_decay=0.99, epsilon_min=0.2)
+def test_counts_epsilon_and_user_view(fused) -> None:
+    log = batch(fused, users=8, steps=250, seed=6, epsilon_decay=0.99, epsilon_min=0.2)
     visits = np.zeros((8, 5, 5), dtype=np.int64)
     sums = np.zeros((8, 5, 5))
     users = np.broadcast_to(np.arange(8), log.states.shape)
@@ -68,43 +67,24 @@ def test_counts_epsilon_and_user_view(cls) -> None:
 
 
 @PATHS
-def test_first_picks_break_ties_at_random(cls) -> None:
-    log = batch(cls, users=5000, steps=1, seed=7, epsilon=0.0)
+def test_first_picks_break_ties_at_random(fused) -> None:
+    log = batch(fused, users=5000, steps=1, seed=7, epsilon=0.0)
     counts = np.bincount(log.actions[0], minlength=5)
     assert counts.min() > 0.8 * 1000, counts
 
 
 @PATHS
-def test_exploration_rate_is_epsilon(cls) -> None:
+def test_exploration_rate_is_epsilon(fused) -> None:
     """ε = 1 for every step: suggestions are uniform whatever the table says."""
-    log = batch(cls, users=2000, steps=20, seed=8, epsilon=1.0, epsilon_decay=1.0)
+    log = batch(fused, users=2000, steps=20, seed=8, epsilon=1.0, epsilon_decay=1.0)
     share = np.bincount(log.actions.ravel().astype(np.int64), minlength=5) / log.actions.size
     np.testing.assert_allclose(share, 0.2, atol=0.01)
 
 
-def test_greedy_columns_ties_and_argmax() -> None:
-    rng = np.random.default_rng(9)
-    users = 6000
-    rows = np.zeros((5, users))
-    rows[3] = -1.0  # four tied best genres, never genre 3
-    rows[:, :1000] = [[0.0], [0.5], [0.1], [0.2], [0.4]]  # no tie: always genre 1
-    pick = greedy_columns(rows, rng.random(users))
-    assert (pick[:1000] == 1).all()
-    counts = np.bincount(pick[1000:], minlength=5)
-    assert counts[3] == 0
-    assert counts[[0, 1, 2, 4]].min() > 0.8 * 5000 / 4
-
-
-def test_greedy_columns_pick_is_the_rank_of_v() -> None:
-    rows = np.array([[1.0], [0.0], [1.0], [1.0], [0.0]]).repeat(3, axis=1)
-    v = np.array([0.0, 0.5, 0.99])  # ranks 0, 1, 2 among columns 0, 2, 3
-    assert greedy_columns(rows, v).tolist() == [0, 2, 3]
-
-
 def test_fused_and_generic_paths_agree_statistically() -> None:
     users = 1500
-    fused = batch(SeedLearner, users=users, steps=400, seed=10)
-    generic = batch(GenericSeed, users=users, steps=400, seed=11)
+    fused = batch(True, users=users, steps=400, seed=10)
+    generic = batch(False, users=users, steps=400, seed=11)
     for log_a, log_b in ((fused, generic),):
         ra = log_a.rewards[-100:].mean(axis=0)
         rb = log_b.rewards[-100:].mean(axis=0)
@@ -123,14 +103,14 @@ def test_generic_user_reward_frequencies_in_the_fused_loop() -> None:
 
 
 @PATHS
-def test_per_user_probabilities(cls) -> None:
+def test_per_user_probabilities(fused) -> None:
     """Half the users hate Pop, half love it: their own tables must show it."""
     users = 400
     prefs = np.full((users, 5, 5), 0.5)
     prefs[: users // 2, :, 0] = 1.0  # P(+10 | Pop) = 1
     prefs[users // 2 :, :, 0] = 0.0  # P(−5 | Pop) = 0.2
     probs = preference_probs(prefs)
-    log = batch(cls, users=users, steps=200, seed=13, probs=probs, epsilon_decay=1.0)
+    log = batch(fused, users=users, steps=200, seed=13, probs=probs, epsilon_decay=1.0)
     pop = log.actions == 0
     lovers, haters = log.rewards[:, : users // 2], log.rewards[:, users // 2 :]
     assert set(lovers[pop[:, : users // 2]].tolist()) == {10.0}
@@ -167,3 +147,14 @@ def test_bad_sizes() -> None:
         train_batch(SeedLearner(), POP_PROBS, 0, 10, np.random.default_rng(0))
     log = train_batch(SeedLearner(), POP_PROBS, 3, 0, np.random.default_rng(0))
     assert log.actions.shape == (0, 3)
+
+
+def test_a_subclass_that_changes_the_rule_gets_the_generic_loop() -> None:
+    """The fused loop is the seed's own: a subclass with another choice rule must run it."""
+
+    class AlwaysRock(SeedLearner):
+        def select_batch(self, bs, s, rng):  # type: ignore[no-untyped-def]
+            return np.full(s.shape, 1)
+
+    log = train_batch(AlwaysRock(), POP_PROBS, 10, 30, np.random.default_rng(0))
+    assert set(log.actions.ravel().tolist()) == {1}

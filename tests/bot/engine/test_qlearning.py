@@ -1,23 +1,18 @@
-"""The engine: the TD rule (the deck's worked example), ε-greedy with random ties,
-the ε schedule, and every rejected parameter."""
+"""Q-learning basics: the TD rule (the deck's worked example), ε-greedy with random ties,
+genre lists, the state and its re-indexing by genre name."""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pytest
 
-from bot.engine.learners import LEARNERS, SeedLearner, make_learner
 from bot.engine.qlearning import (
     DEFAULT_GENRES,
-    AgentParams,
-    BatchState,
     LearnerState,
-    decay_epsilon,
     epsilon_greedy,
     greedy,
     greedy_batch,
+    remap_state,
     td_update,
     td_update_batch,
     validate_genres,
@@ -41,16 +36,6 @@ def test_worked_example_from_the_deck() -> None:
     assert q[ROCK, POP] == pytest.approx(1.918)
     changed = np.argwhere(q != worked_example_table())
     assert changed.tolist() == [[ROCK, POP]]
-
-
-def test_worked_example_through_the_seed_learner() -> None:
-    learner = SeedLearner(AgentParams(alpha=0.1, gamma=0.9))
-    state = LearnerState(worked_example_table(), epsilon=1.0)
-    learner.update(state, ROCK, POP, 10.0, POP)
-    assert state.q[ROCK, POP] == pytest.approx(1.918)
-    assert state.visits[ROCK, POP] == 1
-    assert state.reward_sum[ROCK, POP] == 10.0
-    assert state.epsilon == pytest.approx(0.995)
 
 
 def test_worked_example_batched() -> None:
@@ -115,76 +100,6 @@ def test_greedy_batch_breaks_ties_at_random() -> None:
     assert counts[[0, 1, 2, 4]].min() > 0.8 * 5000 / 4
 
 
-def test_epsilon_schedule_and_floor() -> None:
-    params = AgentParams(epsilon=1.0, epsilon_decay=0.9, epsilon_min=0.5)
-    eps, seen = 1.0, []
-    for _ in range(20):
-        eps = decay_epsilon(eps, params)
-        seen.append(eps)
-    assert seen[:3] == pytest.approx([0.9, 0.81, 0.729])
-    assert min(seen) == 0.5
-    assert seen[-1] == 0.5
-    assert all(b <= a for a, b in itertools.pairwise(seen))
-
-
-def test_epsilon_below_the_floor_is_raised_to_it() -> None:
-    params = AgentParams(epsilon=0.05, epsilon_min=0.1)
-    assert decay_epsilon(0.05, params) == 0.1
-
-
-def test_defaults_are_the_seeds() -> None:
-    assert AgentParams().as_dict() == {
-        "alpha": 0.1,
-        "gamma": 0.9,
-        "epsilon": 1.0,
-        "epsilon_decay": 0.995,
-        "epsilon_min": 0.1,
-    }
-    assert DEFAULT_GENRES == ("Pop", "Rock", "Jazz", "Classical", "HipHop")
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("alpha", 0.0),
-        ("alpha", -0.1),
-        ("alpha", 1.01),
-        ("alpha", float("nan")),
-        ("gamma", 1.0),
-        ("gamma", -0.01),
-        ("gamma", float("inf")),
-        ("epsilon", -0.1),
-        ("epsilon", 1.1),
-        ("epsilon_min", -0.5),
-        ("epsilon_min", 2.0),
-        ("epsilon_decay", 0.0),
-        ("epsilon_decay", 1.5),
-        ("alpha", True),
-        ("alpha", "0.1"),
-    ],
-)
-def test_rejected_parameters_name_the_value(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=field) as err:
-        AgentParams(**{field: value})
-    assert repr(value) in str(err.value)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"alpha": 1.0},
-        {"gamma": 0.0},
-        {"epsilon": 0.0},
-        {"epsilon": 1.0},
-        {"epsilon_min": 0.0},
-        {"epsilon_min": 1.0},
-        {"epsilon_decay": 1.0},
-    ],
-)
-def test_boundary_parameters_are_accepted(kwargs: dict[str, float]) -> None:
-    AgentParams(**kwargs)
-
-
 @pytest.mark.parametrize(
     ("genres", "match"),
     [
@@ -209,20 +124,39 @@ def test_learner_state_must_be_square() -> None:
         LearnerState(np.zeros((2, 3)), epsilon=1.0)
 
 
-def test_fresh_states_start_at_zero() -> None:
-    st = SeedLearner().initial_state(5)
-    assert st.q.shape == (5, 5)
-    assert not st.q.any()
-    assert st.epsilon == 1.0
-    bs = BatchState.fresh(7, 5, 0.5)
-    assert bs.q.shape == (7, 5, 5)
-    assert not bs.q.any()
-    np.testing.assert_array_equal(bs.epsilon, 0.5)
+# --- re-indexing a stored state by genre name ---------------------------------------
+def named_state(genres: tuple[str, ...], seed: int = 0) -> LearnerState:
+    rng = np.random.default_rng(seed)
+    n = len(genres)
+    visits = rng.integers(0, 5, size=(n, n))
+    return LearnerState(rng.normal(size=(n, n)), 0.4, visits, visits * 2.5)
 
 
-def test_unknown_learner_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown learner") as err:
-        make_learner("nope")
-    for name in LEARNERS:
-        assert name in str(err.value)
-    assert make_learner("SEED").name == "seed"
+def by_name(state: LearnerState, genres: tuple[str, ...], field: str) -> dict:
+    m = getattr(state, field)
+    return {
+        (s.casefold(), a.casefold()): m[i, j]
+        for i, s in enumerate(genres)
+        for j, a in enumerate(genres)
+    }
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        (*DEFAULT_GENRES, "Metal"),
+        ("Pop", "Rock", "Classical", "HipHop"),
+        ("HipHop", "jazz", "Metal", "POP", "Classical", "Rock"),
+    ],
+    ids=["added", "removed", "reordered-renamed-added"],
+)
+def test_remap_state_keeps_every_value_under_its_name(new: tuple[str, ...]) -> None:
+    old = named_state(DEFAULT_GENRES)
+    got = remap_state(old, DEFAULT_GENRES, new)
+    assert got.q.shape == (len(new), len(new))
+    assert got.epsilon == old.epsilon
+    for field in ("q", "visits", "reward_sum"):
+        was, now = by_name(old, DEFAULT_GENRES, field), by_name(got, new, field)
+        for key, value in now.items():
+            assert value == was.get(key, 0), (field, key)  # added genres start at zero
+    assert got.visits.dtype == old.visits.dtype
