@@ -110,11 +110,13 @@ def _swap_paths(argv: list[str], scratch: Path) -> tuple[list[str], dict[str, st
     return out, back
 
 
-def run_quote(quote: Quote, write_files: bool = False) -> str:
+def run_quote(quote: Quote, write_files: bool = False, made: dict[str, bytes] | None = None) -> str:
     """What the quoted command prints today, exactly as the README should show it.
 
     A console session gets the lines typed at its prompts as input, and the transcript
-    shows them after the prompts, as a terminal does.
+    shows them after the prompts, as a terminal does. Files the command writes under
+    ``docs/`` are copied there with ``write_files``, and put in ``made`` (by their quoted
+    path) when it is given.
     """
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -136,8 +138,11 @@ def run_quote(quote: Quote, write_files: bool = False) -> str:
         text = "\n".join(line.rstrip() for line in text.split("\n"))
         for real, quoted in back.items():
             text = text.replace(real, quoted)
-            if write_files and Path(real).exists() and quoted.startswith("docs/"):
-                (REPO / quoted).write_bytes(Path(real).read_bytes())
+            if Path(real).exists() and quoted.startswith("docs/"):
+                if made is not None:
+                    made[quoted] = Path(real).read_bytes()
+                if write_files:
+                    (REPO / quoted).write_bytes(Path(real).read_bytes())
     return text
 
 
