@@ -281,9 +281,7 @@ class FakeDiscord:
         try:
             return await self.changes.wait_for(predicate, within, key)
         except TimeoutError:
-            raise AssertionError(
-                f"timed out after {within}s waiting for {what}\n{self.dump()}"
-            ) from None
+            raise WaitTimeout(self, within, what) from None
 
     async def wait_until(
         self, predicate: Callable[[], Any], within: float = 5.0, what: str = ""
