@@ -45,11 +45,14 @@ class Recommend(commands.Cog):
         enforce_cooldown(interaction, "nowplaying")
         async with self.bot.in_flight.hold():
             suggestion = await service.recommend(interaction.user.id, state, interaction.guild_id)
-            await interaction.response.send_message(
+            callback = await interaction.response.send_message(
                 suggestion_text(suggestion.state, suggestion.action, suggestion.reason),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-            message = await interaction.original_response()
+            # The callback's answer already holds the message: no GET of @original.
+            message = callback.resource
+            if message is None or isinstance(message, discord.InteractionCallbackActivityInstance):
+                message = await interaction.original_response()  # an answer without it
             # Stored before the reactions exist, so no reaction can arrive for an unknown message.
             await service.record(
                 message.id, suggestion, interaction.guild_id, interaction.channel_id

@@ -59,17 +59,20 @@ class FakeMessage:
 
 
 class FakeResponse:
-    def __init__(self, events: list[Event]) -> None:
+    def __init__(self, events: list[Event], message: FakeMessage) -> None:
         self.events = events
+        self.message = message
         self.done = False
 
     def is_done(self) -> bool:
         return self.done
 
-    async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
+    async def send_message(self, content: str | None = None, **kwargs: Any) -> SimpleNamespace:
         assert not self.done, "answered twice"
         self.done = True
         self.events.append(("send_message", content, kwargs))
+        # discord.py's InteractionCallbackResponse: the callback's answer holds the message.
+        return SimpleNamespace(resource=self.message)
 
     async def defer(self, **kwargs: Any) -> None:
         assert not self.done, "answered twice"
@@ -112,9 +115,9 @@ class FakeInteraction:
         self.channel_id = channel_id
         self.permissions = permissions or discord.Permissions.none()
         self.command = SimpleNamespace(qualified_name=command)
-        self.response = FakeResponse(self.events)
-        self.followup = FakeFollowup(self.events)
         self.message = FakeMessage(message_id, self.events, forbid_reactions, on_react)
+        self.response = FakeResponse(self.events, self.message)
+        self.followup = FakeFollowup(self.events)
 
     async def original_response(self) -> FakeMessage:
         self.events.append(("original_response",))
