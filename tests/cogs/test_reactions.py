@@ -241,3 +241,13 @@ async def test_a_database_failure_on_a_reaction_is_a_warning_with_its_cause(
     assert isinstance(warnings[0].exc_info[1], StorageError)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert fake_bot.in_flight.count == 0
+
+
+async def test_an_applied_reward_is_one_debug_line(fake_bot, service, caplog) -> None:
+    """Not INFO: one line per reaction cost 3-6 % of the bot's CPU under load."""
+    caplog.set_level(logging.DEBUG, logger="qtune")
+    await Reactions(fake_bot).on_raw_reaction_add(reaction(THUMBS_UP, message_author_id=999))
+    lines = [r for r in caplog.records if "reward +10 from user 42" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.DEBUG
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]

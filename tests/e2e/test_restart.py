@@ -35,7 +35,7 @@ async def stored_tables(env: dict[str, str], users: list[int]) -> dict[int, obje
 async def test_sigterm_and_reactions_while_down(
     fake: FakeDiscord, bot_env: dict[str, str], processes
 ) -> None:
-    env = {**bot_env, "QTUNE_LOG_LEVEL": "INFO"}
+    env = dict(bot_env)  # DEBUG: every reward is logged
     first = await processes(env, ready=fake)
     _, erin_msg = await nowplaying(fake, ERIN, "jazz")
     _, frank_msg = await nowplaying(fake, FRANK, "pop")
@@ -73,7 +73,7 @@ async def test_sigterm_and_reactions_while_down(
 
 
 async def test_kill_9_mid_stream(fake: FakeDiscord, bot_env: dict[str, str], processes) -> None:
-    env = {**bot_env, "QTUNE_LOG_LEVEL": "INFO"}
+    env = dict(bot_env)  # DEBUG: every reward is logged
     db_path = env["QTUNE_DB"]
     first = await processes(env, ready=fake)
     genres = ["pop", "rock", "jazz", "classical", "hiphop"]
