@@ -66,6 +66,32 @@ def make_intents() -> discord.Intents:
     return intents
 
 
+def drop_own_reaction_echoes(client: discord.Client) -> bool:
+    """Drop Discord's echo of the bot's own reactions before discord.py parses it.
+
+    Every suggestion gets 👍 and 👎 from the bot, and Discord sends both back: two of the
+    three reaction events per interaction. Parsing one builds an emoji, a member and an
+    event object and starts a task per listener, only for the listener to ignore it; this
+    wraps the gateway's ``MESSAGE_REACTION_ADD`` parser to return at once instead. (The
+    reactions cog still ignores the bot's own reactions, should this hook be missing.)
+    ``parsers`` is discord.py's internal event table, stable across 2.x; without it this
+    does nothing and returns False.
+    """
+    state = client._connection
+    parsers = getattr(state, "parsers", None)
+    parse = parsers.get("MESSAGE_REACTION_ADD") if isinstance(parsers, dict) else None
+    if parsers is None or parse is None:
+        return False
+
+    def parse_reaction_add(data: dict[str, Any]) -> None:
+        if state.self_id is not None and int(data.get("user_id", 0)) == state.self_id:
+            return
+        parse(data)
+
+    parsers["MESSAGE_REACTION_ADD"] = parse_reaction_add
+    return True
+
+
 class QTuneBot(commands.Bot):
     """The qtune bot, around a service it is given (it never opens storage itself)."""
 
@@ -92,6 +118,7 @@ class QTuneBot(commands.Bot):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ready_count = 0
         self._shutting_down = False
+        drop_own_reaction_echoes(self)
 
     # ----------------------------------------------------------------- lifecycle
     async def setup_hook(self) -> None:
