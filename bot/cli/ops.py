@@ -76,9 +76,9 @@ def _user_id(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()  # validate before importing discord.py: fail fast
     settings.require_token()
-    from bot.app.runner import run
+    from bot.app.runner import run_bot
 
-    return asyncio.run(run(settings))
+    return run_bot(settings)
 
 
 def cmd_qtable(args: argparse.Namespace) -> int:
