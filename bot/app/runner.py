@@ -105,13 +105,14 @@ async def run(settings: Settings) -> int:
     token = settings.require_token()
     configure_logging(settings)
     loop = asyncio.get_running_loop()
-    log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
     with StopSignals(loop) as signals:
         async with open_bot(settings) as bot:
             return await _serve(bot, token, signals)
 
 
 async def _serve(bot: QTuneBot, token: str, signals: StopSignals) -> int:
+    loop = asyncio.get_running_loop()
+    log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
     runner = asyncio.create_task(bot.start(token, reconnect=True), name="qtune-bot")
     stopper = asyncio.create_task(signals.stop.wait(), name="qtune-stop")
     try:
