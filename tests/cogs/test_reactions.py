@@ -245,8 +245,10 @@ async def test_a_database_failure_on_a_reaction_is_a_warning_with_its_cause(
 
 async def test_an_applied_reward_is_one_debug_line(fake_bot, service, caplog) -> None:
     """Not INFO: one line per reaction cost 3-6 % of the bot's CPU under load."""
+    await suggested(service)
     caplog.set_level(logging.DEBUG, logger="qtune")
     await Reactions(fake_bot).on_raw_reaction_add(reaction(THUMBS_UP, message_author_id=999))
+    assert (await service.table(42)).rewards == 1
     lines = [r for r in caplog.records if "reward +10 from user 42" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].levelno == logging.DEBUG
