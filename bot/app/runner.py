@@ -84,8 +84,8 @@ class StopSignals:
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed, else None (asyncio's own).
 
-    uvloop runs the same asyncio code on libuv, with its transports in C: less CPU per
-    gateway frame and HTTP request (measured in docs/design.md's performance notes).
+    uvloop runs the same asyncio code on libuv, with its transports in C; what it changed
+    here is in docs/design.md's performance notes.
     """
     try:
         import uvloop
