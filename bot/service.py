@@ -13,11 +13,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
 
+from bot.config import PARAM_VARIABLES
 from bot.engine.community import CommunityPrior, MemberEvidence, community_prior
 from bot.engine.learners import Learner, make_learner
 from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
@@ -89,6 +90,12 @@ class SimulationReport:
     rewards: np.ndarray
     policy: dict[str, str]
     table: TableView
+    settings: dict[str, float] = field(default_factory=dict)
+    """The settings the learner in use really has (:meth:`QTuneService.settings`)."""
+    epsilon_final: float | None = None
+    """ε after the run, for a learner with an ε schedule; else None."""
+    explored_share: float | None = None
+    """Share of the run's picks that were not the greedy genre, when the log knows it."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +435,7 @@ class QTuneService:
 
         log = await self.storage.hold_and_update(user_id, work)
         view = await self.table(user_id)
+        settings = self.settings()
         return SimulationReport(
             sim.name,
             episodes,
@@ -436,7 +444,16 @@ class QTuneService:
             log.rewards,
             view.policy,
             view,
+            settings,
+            float(view.epsilon) if "epsilon_decay" in settings else None,
+            None if log.explored is None else float(np.mean(log.explored)),
         )
+
+    def settings(self) -> dict[str, float]:
+        """The settings an operator can give (``QTUNE_ALPHA`` …) that the learner in use has:
+        its own parameter class decides (dyna has γ; α and the ε schedule are seed's)."""
+        own = self.learner.params.as_dict()
+        return {k: float(v) for k, v in own.items() if k in PARAM_VARIABLES}
 
     async def reset(self, user_id: int) -> bool:
         """Delete the user's table and recommendations (so also their part of every

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import InvalidRequest
-from bot.render.text import format_policy
+from bot.render.text import format_policy, format_settings
 from bot.service import SIMULATED_USERS, SimulationReport
 from bot.workers import render_curve_png
 from cogs.common import enforce_cooldown
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.app.bot import QTuneBot
 
 HARD_CAP = 100_000  # Discord's own range check; the service enforces QTUNE_MAX_EPISODES
+LAST_STEPS = 100
 
 
 def whole_episodes(episodes: object) -> int:
@@ -29,12 +30,23 @@ def whole_episodes(episodes: object) -> int:
 
 
 def report_message(report: SimulationReport) -> str:
-    return (
-        f"Trained your table against **{report.user}** for {report.episodes:,} steps.\n"
-        f"Mean reward {report.mean_reward:.2f} (last 100 steps: "
-        f"{report.mean_reward_last_100:.2f}).\n"
-        f"Policy now: {format_policy(report.policy)}"
-    )
+    """The reply: only the settings the learner in use has, and how it explored."""
+    mean = f"Mean reward {report.mean_reward:.2f}"
+    if report.episodes > LAST_STEPS:  # "the last 100" of a shorter run is the whole run
+        mean += f" (last {LAST_STEPS} steps: {report.mean_reward_last_100:.2f})"
+    lines = [
+        f"Trained your table against **{report.user}** for {report.episodes:,} steps.",
+        f"{mean}.",
+        f"Policy now: {format_policy(report.policy)}",
+    ]
+    if report.settings:
+        line = f"-# learner settings: {format_settings(report.settings)}"
+        if report.epsilon_final is not None:
+            line += f" · ε now {report.epsilon_final:.3f}"
+        elif report.explored_share is not None:
+            line += f" · {report.explored_share:.0%} of picks were not the greedy genre"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 class Simulate(commands.Cog):

@@ -58,6 +58,20 @@ def format_policy(policy: Mapping[str, str]) -> str:
     return ", ".join(f"{s}→{a}" for s, a in policy.items())
 
 
+SETTING_SYMBOLS = {
+    "alpha": "α",
+    "gamma": "γ",
+    "epsilon": "ε₀",
+    "epsilon_decay": "decay",
+    "epsilon_min": "ε_min",
+}
+
+
+def format_settings(settings: Mapping[str, float]) -> str:
+    """``γ=0.9`` or ``α=0.1 γ=0.9 ε₀=1 decay=0.995 ε_min=0.1``, in the given order."""
+    return " ".join(f"{SETTING_SYMBOLS.get(k, k)}={v:g}" for k, v in settings.items())
+
+
 def table_summary(view: Any) -> str:
     """One line: ε, rewards applied and the current genre of a TableView."""
     current = view.current_genre or "none yet"

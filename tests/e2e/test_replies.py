@@ -52,3 +52,42 @@ async def test_qtable_says_no_data_yet(fake: FakeDiscord, bot_env: dict[str, str
         assert msg.ephemeral
         assert msg.content.startswith("No data yet"), msg.content
         assert not msg.attachments, "no picture of an empty table"
+
+
+@pytest.mark.parametrize(
+    ("learner", "episodes", "shown", "absent"),
+    [
+        (
+            "dyna",
+            10,
+            ["learner settings: γ=0.9 · ", "of picks were not the greedy genre"],
+            ["α", "ε", "last 100"],
+        ),
+        (
+            "seed",
+            150,
+            [
+                "learner settings: α=0.1 γ=0.9 ε₀=1 decay=0.995 ε_min=0.1 · ε now ",
+                "(last 100 steps: ",
+            ],
+            ["greedy genre"],
+        ),
+    ],
+)
+async def test_simulate_shows_only_the_learners_settings(
+    fake: FakeDiscord,
+    bot_env: dict[str, str],
+    learner: str,
+    episodes: int,
+    shown: list[str],
+    absent: list[str],
+) -> None:
+    async with running_bot(fake, {**bot_env, "QTUNE_LEARNER": learner}):
+        inter = await fake.send_command(
+            "simulate", {"user": "pop_lover", "episodes": episodes}, user_id=FRANK
+        )
+        msg = await fake.final_message(inter.id, within=45)
+        for text in shown:
+            assert text in msg.content, msg.content
+        for text in absent:
+            assert text not in msg.content, msg.content
