@@ -15,7 +15,7 @@ import pytest
 from tests.fakediscord import FakeDiscord, Interaction
 from tests.harness import running_bot
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(150)
 
 MALLORY = 350_000_000_000_000_001
 NOBODY = 350_000_000_000_000_099  # a user id the payload does not resolve

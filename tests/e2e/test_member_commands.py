@@ -10,7 +10,7 @@ from tests.e2e.test_pictures import only_png
 from tests.fakediscord import FakeDiscord
 from tests.harness import SUGGESTION, THUMBS_DOWN, THUMBS_UP, running_bot
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(150)
 
 GINA = 360_000_000_000_000_001
 HAL = 360_000_000_000_000_002
@@ -90,7 +90,7 @@ async def test_stats_me_is_a_png_of_my_history(fake: FakeDiscord, bot_env: dict[
         for emoji in (THUMBS_UP, THUMBS_UP, THUMBS_DOWN):
             await rate(qb, fake, GINA, "pop", emoji)
         inter = await fake.send_command("stats", user_id=GINA)
-        msg = await fake.final_message(inter.id, within=30)
+        msg = await fake.final_message(inter.id, within=90)  # the worker process starts here
         assert msg.ephemeral
         only_png(msg, "stats.png")
         assert msg.content == "You liked 2 of my 3 suggestions you rated."
