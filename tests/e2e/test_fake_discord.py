@@ -16,7 +16,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord, Limit, RateLimits
+from tests.fakediscord import FakeDiscord, Limit, RateLimits, WaitTimeout
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -233,3 +233,14 @@ async def test_a_request_over_the_limit_gets_429_per_channel() -> None:
             assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert fake.reactions_of(here.id) == {"👍": [fake.bot_user_id]}
     assert limits.limited == 1
+
+
+async def test_a_wait_that_runs_out_says_what_it_waited_for(fake: FakeDiscord) -> None:
+    msg = fake.create_message("nobody reacts")
+    with pytest.raises(WaitTimeout) as caught:
+        await fake.wait_for_reactions(msg.id, ["👍"], within=0.05)
+    assert isinstance(caught.value, AssertionError)
+    assert f"reactions ['👍'] on {msg.id}" in str(caught.value)
+    assert "==== fake Discord" in str(caught.value)
+    with pytest.raises(ValueError, match="no route"):
+        fake.intercept("PUT", "channels/{c}/nothing", lambda rec: asyncio.sleep(0))

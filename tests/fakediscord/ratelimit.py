@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -83,7 +84,7 @@ class RateLimits:
         window = self.windows.setdefault((route, major), Window(limit))
         now = time.monotonic()
         allowed = window.take(now)
-        after = window.reset_after(now)
+        after = math.ceil(window.reset_after(now) * 1000) / 1000  # never early, at ms steps
         headers = {
             "X-RateLimit-Limit": str(limit.limit),
             "X-RateLimit-Remaining": str(max(0, limit.limit - window.used)),
@@ -106,6 +107,8 @@ def too_many(retry_after: float, headers: dict[str, str]) -> web.Response:
         headers={
             "Content-Type": "application/json",
             "Retry-After": f"{retry_after:.3f}",
+            # discord.py takes a 429 without "Via" for a Cloudflare ban and gives up.
+            "Via": "1.1 google",
             **headers,
         },
     )
