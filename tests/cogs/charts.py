@@ -1,5 +1,5 @@
 """A stand-in for the chart renderers: the charts are tested by their owner
-(tests/bot/test_charts.py); the cog tests check only that they are used, and off the loop."""
+(tests/bot/render/test_charts.py); the cog tests check only that they are used, and off the loop."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import pytest
 from bot.cli import ops as cli_ops
 from bot.config import Settings, open_service
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "MTIzNDU2Nzg5.cli-secret-token.XYZ"
 pytestmark = pytest.mark.timeout(90)
 SEED = Settings(learner="seed")

@@ -19,7 +19,7 @@ from bot.cli.main import main
 from bot.engine.learners import DEFAULT_LEARNER
 from bot.engine.listeners import BUILTIN_PROFILES, optimal_q, resolve_user
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SIM_KEYS = {
     "genres",
     "q_table",

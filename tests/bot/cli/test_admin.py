@@ -18,7 +18,7 @@ from bot.errors import InvalidRequest
 from bot.service import QTuneService
 from storage.sqlite import SQLiteStorage
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def check_copy(path: Path) -> tuple[int, int]:

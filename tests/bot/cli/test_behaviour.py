@@ -16,7 +16,7 @@ from bot.cli.main import build_parser, main
 from bot.cli.pipes import EXIT_BROKEN_PIPE
 from bot.engine.learners import DEFAULT_LEARNER
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.timeout(120)
 
 
