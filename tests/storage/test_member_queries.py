@@ -1,5 +1,5 @@
-"""The storage queries behind /export and /stats, on every backend: the contract's
-(tests/storage/backends.py) and PostgreSQL on a throwaway server."""
+"""The storage queries behind /export and /stats, on every backend of
+tests/storage/backends.py (PostgreSQL on the session's throwaway server)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,13 @@ import pytest
 
 from bot.engine.qlearning import LearnerState
 from storage.base import Recommendation, RewardOutcome, Storage, UserRecord
-from storage.postgres import PostgresStorage
 from tests.storage.backends import BACKENDS, make_backend
 
 GENRES = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
 
 
-@pytest.fixture(params=[*BACKENDS, "postgres"])
+@pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
-    if request.param == "postgres":
-        st = await PostgresStorage.open(request.getfixturevalue("pg_url"), genres=GENRES)
-        yield st
-        await st.close()
-        return
     made = make_backend(request.param, request)
     yield await made.open(GENRES)
     await made.close()

@@ -47,6 +47,8 @@ START_GENRES = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
 LEARNER = make_learner("seed")
 SIM_USERS = ("generic", "pop_lover", "rock_fan")
 Cell = tuple[str, str]  # (state genre, action genre)
+EXAMPLES = {"postgresql": 10}
+"""Examples per backend (default 25): PostgreSQL's reopen costs a pool's connections."""
 
 
 @dataclass
@@ -384,7 +386,7 @@ def test_backend_agrees_with_the_model(kind: str, request: pytest.FixtureRequest
     run_state_machine_as_test(
         Machine,
         settings=settings(
-            max_examples=25,
+            max_examples=EXAMPLES.get(kind, 25),
             stateful_step_count=30,
             deadline=None,
             database=None,
