@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -198,17 +199,23 @@ def stationary_section(args: argparse.Namespace, learners: dict) -> None:
         pol = ",".join(DEFAULT_GENRES[i] for i in c.policy)
         gap = policy_gap(u, DEFAULT_GENRES)
         print(f"  {u.name:<12} gap {gap:.2f}  π* per state [{pol}]  after={dict(u.after)}")
+    owl = resolve_user(str(Path(__file__).resolve().parents[1] / "docs/profiles/night_owl.toml"))
+    night_owl = make_case(SimulatedUser(owl.name, owl.preferences, owl.after))  # chain as seed's
     sets = {f"built-in profiles ({len(builtin)})": builtin}
     sets[f"generated profiles ({len(generated)})"] = generated
-    sets[f"all {len(builtin) + len(generated)} profiles"] = builtin + generated
+    everyone = [*builtin, night_owl, *generated]
+    sets[f"{len(everyone)} listeners (built-ins, night_owl, generated)"] = everyone
     results: dict[str, dict[str, Metrics]] = {title: {} for title in sets}
     for name, (learner, seeds) in learners.items():
+        peer = seeds != args.seeds
         for title, cases in sets.items():
+            if peer and cases is not everyone:
+                continue  # peers are slow: only on the whole set
             results[title][name] = run_cases(learner, cases, seeds, args.steps, args.seed)
     for (title, table), cases in zip(results.items(), sets.values(), strict=True):
         print()
         print(format_table(title, table))
-        if not title.startswith("all"):
+        if "listeners" not in title:
             print("per profile: regret@end / -5 share@20")
             print(format_per_case(cases, table))
     if "seed" in learners and DEFAULT_LEARNER in learners and DEFAULT_LEARNER != "seed":
@@ -288,8 +295,6 @@ def drift_section(args: argparse.Namespace, learners: dict) -> None:
 
 
 def population_section(args: argparse.Namespace, learners: dict) -> None:
-    from pathlib import Path
-
     from bot.cli.population import load_population, population_result
 
     folder = Path(__file__).resolve().parents[1] / "docs" / "populations"
