@@ -56,6 +56,8 @@ class Recommendation:
     created_at: float
     reward: float | None = None
     rewarded_at: float | None = None
+    propensity: float | None = None
+    """The probability with which the learner chose ``action`` (None: not logged)."""
 
     @property
     def rewarded(self) -> bool:
@@ -195,6 +197,11 @@ class Storage(ABC):
     @abstractmethod
     async def recommendations_of(self, user_id: int) -> list[Recommendation]:
         """Every recommendation row of ``user_id`` (what /reset deletes), oldest first."""
+
+    @abstractmethod
+    async def logged_rewards(self, limit: int = 1_000_000) -> list[Recommendation]:
+        """Rewarded recommendations that carry a propensity, oldest first (for offline
+        evaluation: ``python -m bot evaluate``)."""
 
     @abstractmethod
     async def guild_tallies(self, guild_id: int) -> list[RatingTally]:

@@ -208,6 +208,16 @@ class MemoryStorage(Storage):
         found.sort(key=lambda r: (round(r.created_at), r.message_id))
         return found
 
+    async def logged_rewards(self, limit: int = 1_000_000) -> list[Recommendation]:
+        await self._enter()
+        found = [
+            r
+            for r in self.database.recommendations.values()
+            if r.rewarded and r.propensity is not None
+        ]
+        found.sort(key=lambda r: (r.created_at, r.message_id))
+        return found[:limit]
+
     async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
         await self._enter()
         sums: dict[tuple[int, str], list[float]] = {}

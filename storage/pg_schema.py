@@ -55,4 +55,6 @@ PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expires_at timestamptz NOT NULL
         )""",
     ),
+    # v3: each suggestion's propensity, as SQLite's v3.
+    ("ALTER TABLE recommendations ADD COLUMN propensity double precision",),
 )

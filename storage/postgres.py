@@ -71,7 +71,7 @@ CONFLICT_RETRIES = 20
 MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
 
 _REC = "message_id, user_id, guild_id, channel_id, state, action, epsilon, created_at, "
-_REC += "reward, rewarded_at"
+_REC += "reward, rewarded_at, propensity"
 _USER = "user_id, genres, state, epsilon, current_genre, rewards, created_at, updated_at"
 _UPSERT_USER = (
     f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
@@ -80,11 +80,13 @@ _UPSERT_USER = (
     "rewards = EXCLUDED.rewards, updated_at = EXCLUDED.updated_at"
 )
 _UPSERT_REC = (
-    f"INSERT INTO recommendations ({_REC}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    f"INSERT INTO recommendations ({_REC}) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
     "ON CONFLICT (message_id) DO UPDATE SET user_id = EXCLUDED.user_id, "
     "guild_id = EXCLUDED.guild_id, channel_id = EXCLUDED.channel_id, state = EXCLUDED.state, "
     "action = EXCLUDED.action, epsilon = EXCLUDED.epsilon, created_at = EXCLUDED.created_at, "
-    "reward = EXCLUDED.reward, rewarded_at = EXCLUDED.rewarded_at"
+    "reward = EXCLUDED.reward, rewarded_at = EXCLUDED.rewarded_at, "
+    "propensity = EXCLUDED.propensity"
 )
 _HOLDER = "SELECT holder FROM user_holds WHERE user_id = $1 AND expires_at > now()"
 # Everything a reward needs in one round trip, read after the user's lock was taken.
@@ -150,10 +152,12 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-def _rec(row: Sequence[Any], at: int = 0) -> Recommendation | None:
+def _rec(row: Sequence[Any], at: int = 0, *, propensity: bool = True) -> Recommendation | None:
+    """A recommendation from ``_REC`` columns (the reward read has no propensity)."""
     if row[at] is None:
         return None
     mid, uid, guild, channel, state, action, eps, created, reward, rewarded = row[at : at + 10]
+    logged = row[at + 10] if propensity else None
     return Recommendation(
         int(mid),
         int(uid),
@@ -165,6 +169,7 @@ def _rec(row: Sequence[Any], at: int = 0) -> Recommendation | None:
         float(created),
         reward,
         rewarded,
+        None if logged is None else float(logged),
     )
 
 
@@ -180,6 +185,7 @@ def _rec_args(rec: Recommendation) -> tuple[Any, ...]:
         float(rec.created_at),
         None if rec.reward is None else float(rec.reward),
         None if rec.rewarded_at is None else float(rec.rewarded_at),
+        None if rec.propensity is None else float(rec.propensity),
     )
 
 
@@ -533,7 +539,7 @@ class PostgresStorage(Storage):
     ) -> RewardOutcome[T]:
         async def op(conn: asyncpg.Connection) -> RewardOutcome[T]:
             row = await conn.fetchrow(_REWARD_READ, message_id, user_id)
-            rec = _rec(row)
+            rec = _rec(row, propensity=False)
             if rec is None:
                 return RewardOutcome("not_a_recommendation", None)
             if rec.user_id != user_id:
@@ -564,7 +570,7 @@ class PostgresStorage(Storage):
                 rec.created_at,
                 float(reward),
                 now,
-            )
+            )  # the reward read does not fetch the propensity: the outcome has none
             return RewardOutcome("applied", done, value)
 
         return await self._op(op, user_id=user_id)
@@ -588,6 +594,18 @@ class PostgresStorage(Storage):
 
         async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
             rows = await conn.fetch(sql, user_id)
+            return [r for r in (_rec(row) for row in rows) if r is not None]
+
+        return await self._op(fn, tx=False)
+
+    async def logged_rewards(self, limit: int = 1_000_000) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC} FROM recommendations WHERE rewarded_at IS NOT NULL "
+            "AND propensity IS NOT NULL ORDER BY created_at, message_id LIMIT $1"
+        )
+
+        async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
+            rows = await conn.fetch(sql, limit)
             return [r for r in (_rec(row) for row in rows) if r is not None]
 
         return await self._op(fn, tx=False)

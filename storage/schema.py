@@ -82,6 +82,9 @@ MIGRATIONS += (
         "WHERE rewarded_at IS NULL",
     ),
 )
+# v3: the probability with which the learner chose each suggestion (its propensity), for
+# offline evaluation; NULL for rows written before.
+MIGRATIONS += (("ALTER TABLE recommendations ADD COLUMN propensity REAL",),)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 GENRE_SEP = "\x1f"  # ASCII unit separator: cannot appear in a sensible genre name

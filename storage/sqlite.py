@@ -52,7 +52,10 @@ USER_CACHE = 4096  # decoded users kept on the worker thread
 MAX_BATCH = 512  # operations per transaction; bounds one batch's latency
 SYNCHRONOUS = ("FULL", "NORMAL")
 
-_REC_COLS = "message_id, user_id, place, state, action, epsilon, created_at, reward, rewarded_at"
+_REC_COLS = (
+    "message_id, user_id, place, state, action, epsilon, created_at, reward, rewarded_at, "
+    "propensity"
+)
 _USER_COLS = "user_id, genre_set, state, epsilon, current_genre, rewards, created_at, updated_at"
 
 
@@ -327,7 +330,7 @@ class SQLiteStorage(Storage):
         return value
 
     def _rec(self, conn: sqlite3.Connection, row: Sequence[Any]) -> Recommendation:
-        mid, uid, place, s, a, eps, created, reward, rewarded = row
+        mid, uid, place, s, a, eps, created, reward, rewarded, propensity = row
         guild, _, channel = self._value(conn, place)[2:].partition("/")
         return Recommendation(
             mid,
@@ -340,6 +343,7 @@ class SQLiteStorage(Storage):
             float(created),
             None if reward is None else float(reward),
             None if rewarded is None else float(rewarded),
+            None if propensity is None else float(propensity),
         )
 
     def _set_id(self, conn: sqlite3.Connection, genres: tuple[str, ...]) -> int:
@@ -457,7 +461,7 @@ class SQLiteStorage(Storage):
 
     # -------------------------------------------------------- recommendations
     async def add_recommendation(self, rec: Recommendation) -> None:
-        sql = f"INSERT OR REPLACE INTO recommendations ({_REC_COLS}) VALUES ({', '.join('?' * 9)})"
+        sql = f"INSERT OR REPLACE INTO recommendations ({_REC_COLS}) VALUES ({', '.join('?' * 10)})"
         place = f"p:{'' if rec.guild_id is None else rec.guild_id}/"
         place += "" if rec.channel_id is None else str(rec.channel_id)
 
@@ -472,6 +476,7 @@ class SQLiteStorage(Storage):
                 round(rec.created_at),
                 rec.reward,
                 None if rec.rewarded_at is None else round(rec.rewarded_at),
+                None if rec.propensity is None else float(rec.propensity),
             )
             conn.execute(sql, row)
 
@@ -515,6 +520,7 @@ class SQLiteStorage(Storage):
                 rec.created_at,
                 float(reward),
                 float(round(now)),
+                rec.propensity,
             )
             return RewardOutcome("applied", done, value)
 
@@ -540,6 +546,17 @@ class SQLiteStorage(Storage):
 
         def op(conn: sqlite3.Connection) -> list[Recommendation]:
             return [self._rec(conn, r) for r in conn.execute(sql, (user_id,))]
+
+        return await self._run(op)
+
+    async def logged_rewards(self, limit: int = 1_000_000) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC_COLS} FROM recommendations WHERE rewarded_at IS NOT NULL "
+            "AND propensity IS NOT NULL ORDER BY created_at, message_id LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[Recommendation]:
+            return [self._rec(conn, r) for r in conn.execute(sql, (limit,))]
 
         return await self._run(op)
 

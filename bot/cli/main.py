@@ -16,7 +16,7 @@ from typing import Any
 from bot.cli.pipes import quiet_broken_pipe
 from bot.errors import QTuneError, StorageError
 
-SUBCOMMAND_MODULES = ("bot.cli.ops", "bot.cli.experiments", "bot.cli.admin")
+SUBCOMMAND_MODULES = ("bot.cli.ops", "bot.cli.experiments", "bot.cli.admin", "bot.cli.evaluate")
 DEFAULT_COMMAND = "run"
 
 

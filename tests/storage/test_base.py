@@ -537,3 +537,18 @@ async def test_the_learners_memory_survives_reopening_and_a_genre_change(
             want = st.memory[:, old.index(s), old.index(a)]
             np.testing.assert_array_equal(moved.memory[:, i, j], want)
     np.testing.assert_array_equal(moved.memory[:, 5], 0.0)
+
+
+async def test_propensities_are_stored_and_logged_rewards_list_them(storage: Storage) -> None:
+    await storage.add_recommendation(rec(501, propensity=0.25))
+    await storage.add_recommendation(rec(502))  # written without one (older rows too)
+    await storage.add_recommendation(rec(503, propensity=0.5))
+    mine = {r.message_id: r.propensity for r in await storage.recommendations_of(USER)}
+    assert mine == {501: 0.25, 502: None, 503: 0.5}
+    assert await storage.logged_rewards() == []  # nothing rewarded yet
+    made = UserRecord.fresh(USER, GENRES, LearnerState.fresh(5, 1.0))
+    for mid in (501, 502):
+        out = await storage.apply_reward(mid, USER, lambda _r, u: (10.0, u or made, None))
+        assert out.status == "applied"
+    logged = await storage.logged_rewards()
+    assert [(r.message_id, r.propensity, r.reward) for r in logged] == [(501, 0.25, 10.0)]

@@ -283,3 +283,16 @@ async def test_the_learners_memory_round_trips(storage: PostgresStorage) -> None
     assert got is not None
     assert got.learner.memory is not None
     np.testing.assert_array_equal(got.learner.memory, st.memory)
+
+
+async def test_propensities_are_stored_on_postgres(storage: PostgresStorage) -> None:
+    await storage.add_recommendation(
+        Recommendation(88_001, USER, 1, 2, "Pop", "Rock", 1.0, 1000.0, propensity=0.125)
+    )
+    [got] = await storage.recommendations_of(USER)
+    assert got.propensity == 0.125
+    made = UserRecord.fresh(USER, GENRES, LearnerState.fresh(5, 1.0))
+    out = await storage.apply_reward(88_001, USER, lambda _r, u: (10.0, u or made, None))
+    assert out.status == "applied"
+    [logged] = await storage.logged_rewards()
+    assert (logged.message_id, logged.propensity, logged.reward) == (88_001, 0.125, 10.0)

@@ -62,6 +62,15 @@ class SeedLearner:
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
         return epsilon_greedy(state.q[s], state.epsilon, rng)
 
+    def selection_probabilities(
+        self, state: LearnerState, s: int, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """P(select = a) for every genre a, exactly: ε spread evenly, the rest on the tied
+        best genres (their propensities for offline evaluation)."""
+        row = state.q[s]
+        best = row == row.max()
+        return state.epsilon / row.size + (1.0 - state.epsilon) * best / best.sum()
+
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
         p = self.params
         td = td_update(state.q, s, a, r, s_next, p.alpha, p.gamma)

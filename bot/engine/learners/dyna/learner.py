@@ -14,7 +14,13 @@ from bot.engine.learners.base import Rewards
 from bot.engine.learners.dyna import scalar
 from bot.engine.learners.dyna.params import DynaParams, RewardScale
 from bot.engine.learners.dyna.planning import backup, solve, solve_list
-from bot.engine.learners.dyna.posterior import Posterior, draw_reward, mean_reward, posterior
+from bot.engine.learners.dyna.posterior import (
+    Posterior,
+    draw_reward,
+    mean_reward,
+    posterior,
+    sharpness,
+)
 from bot.engine.learners.forgetting import (
     DRIFT,
     REWARD_SUM,
@@ -145,6 +151,27 @@ class DynaLearner:
             return row.index(best)
         ties = [j for j, x in enumerate(row) if x == best]
         return ties[int(rng.integers(len(ties)))]
+
+    PROPENSITY_DRAWS = 512
+
+    def selection_probabilities(
+        self, state: LearnerState, s: int, rng: np.random.Generator, draws: int | None = None
+    ) -> np.ndarray:
+        """P(select = a) for every genre a, estimated from ``draws`` Thompson draws of
+        row s at once (the same draw as :meth:`select`: which model holds per cell, then
+        that model's Beta), for offline evaluation. A chosen genre never gets less than
+        1/draws."""
+        k = draws or self.PROPENSITY_DRAWS
+        visits, reward_sum = self._counts(state)
+        post = posterior(visits, reward_sum, self.params, self.scale)
+        c = float(sharpness(visits, self.params)[0])
+        n = state.q.shape[0]
+        pool = rng.beta(c * post.pool_a, c * post.pool_b, size=(k, n))
+        own = rng.beta(c * post.own_a[s], c * post.own_b[s], size=(k, n))
+        x = np.where(rng.random((k, n)) < post.own_weight[s], own, pool)
+        row = self.scale.low + self.scale.span * x + self.params.gamma * state.q.max(axis=1)
+        counts = np.maximum(np.bincount(row.argmax(axis=1), minlength=n), 1)
+        return counts / counts.sum()
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
         memory = state.memory
