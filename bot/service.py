@@ -518,6 +518,11 @@ class QTuneService:
                 "epsilon": float(view.epsilon),
                 "reactions_per_cell": learner.visits.tolist() if learner else None,
                 "reward_sum_per_cell": learner.reward_sum.tolist() if learner else None,
+                # the learner's working evidence (dyna: forgetting counts, change statistic,
+                # a community prior's pseudo-reactions); null when it keeps none
+                "working_memory": None
+                if learner is None or learner.memory is None
+                else learner.memory.tolist(),
                 "rewards_applied": int(view.rewards),
                 "current_genre": view.current_genre,
                 "created_at": rec.created_at,
@@ -533,6 +538,7 @@ class QTuneService:
                     "created_at": r.created_at,
                     "reward": r.reward,
                     "rewarded_at": r.rewarded_at,
+                    "propensity": r.propensity,
                 }
                 for r in recs
             ],
