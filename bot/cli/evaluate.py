@@ -122,8 +122,10 @@ async def _target_probabilities(
         return [1.0 if genres.index(r.action) == best else 0.0 for r in logged]
     learner = None
     if policy != "greedy":
+        # the configured learner's settings when it is the one asked for, else defaults
+        params = settings.params if policy == settings.learner else None
         learner = make_learner(
-            policy, settings.params, rewards=(settings.dislike_reward, settings.like_reward)
+            policy, params, rewards=(settings.dislike_reward, settings.like_reward)
         )
     tables: dict[int, Any] = {}
     out: list[float | None] = []
