@@ -1,4 +1,5 @@
-"""PostgresStorage on a real throwaway server: the Storage guarantees across processes,
+"""PostgresStorage on a real throwaway server, beyond the contract every backend passes
+(tests/storage/test_base.py runs on PostgreSQL too): the guarantees across *processes*,
 migrations, refusals with one line, and outages that end in a retry, not a loss."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from bot.engine.learners import make_learner
 from bot.engine.qlearning import LearnerState
 from bot.service import QTuneService, Suggestion
-from storage.base import Recommendation, StorageError, StorageUnavailable, UserRecord
+from storage.base import StorageError, StorageUnavailable
 from storage.pg_schema import PG_MIGRATIONS
 from storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
 from storage.schema import MIGRATIONS
@@ -51,97 +52,6 @@ async def record_many(service: QTuneService, n: int, first_id: int = 1) -> list[
 def test_migration_lists_stay_in_step() -> None:
     """One schema version means the same features on both backends (copy-db needs it)."""
     assert len(PG_MIGRATIONS) == len(MIGRATIONS), "add each migration to both lists"
-
-
-async def test_round_trips(storage: PostgresStorage) -> None:
-    rng = np.random.default_rng(3)
-    st = LearnerState(
-        rng.normal(size=(5, 5)), 0.4, rng.integers(0, 9, (5, 5)), rng.normal(size=(5, 5))
-    )
-    rec = UserRecord(USER, GENRES, st, "Jazz", 7, 100.0, 200.0)
-    await storage.update_user(USER, lambda _old: (rec, None))
-    back = await storage.get_user(USER)
-    assert back is not None
-    np.testing.assert_array_equal(back.learner.q, st.q)
-    np.testing.assert_array_equal(back.learner.visits, st.visits)
-    assert (back.current_genre, back.rewards, back.learner.epsilon) == ("Jazz", 7, 0.4)
-    assert await storage.get_user(1) is None
-    r = Recommendation(2**62, USER, 2**60, 3, "Pop", "Rock", 0.5, 1234.5)
-    await storage.add_recommendation(r)
-    assert await storage.get_recommendation(2**62) == r
-    assert await storage.pending(max_age_s=1e12) == [r]
-    await storage.set_meta("k", "v")
-    await storage.set_meta("k", "w")
-    assert await storage.get_meta("k") == "w"
-    assert await storage.get_meta("nope") is None
-    assert await storage.delete_user(USER)
-    assert await storage.get_user(USER) is None
-    assert await storage.get_recommendation(2**62) is None
-    assert not await storage.delete_user(USER)
-
-
-async def test_a_genre_change_keeps_the_stored_layout(pg_url: str) -> None:
-    """The service adapts it with the learner's rule (tests/storage/test_base.py)."""
-    st = await PostgresStorage.open(pg_url, genres=GENRES)
-    q = np.arange(25.0).reshape(5, 5)
-    rec = UserRecord(USER, GENRES, LearnerState(q, 0.3, np.ones((5, 5), int), q), None)
-    await st.update_user(USER, lambda _old: (rec, None))
-    await st.close()
-    st = await PostgresStorage.open(pg_url, genres=("Rock", "Pop", "Metal"))
-    try:
-        back = await st.get_user(USER)
-        assert back is not None
-        assert back.genres == GENRES
-        np.testing.assert_array_equal(back.learner.q, q)
-        np.testing.assert_array_equal(back.learner.visits, 1)
-    finally:
-        await st.close()
-
-
-async def test_500_concurrent_feedbacks_for_one_user(service: QTuneService) -> None:
-    ids = await record_many(service, 500)
-    results = await asyncio.gather(*(service.feedback(mid, USER, True) for mid in ids))
-    assert all(r.applied for r in results)
-    user = await service.storage.get_user(USER)
-    assert user is not None
-    assert user.rewards == 500
-    assert int(user.learner.visits.sum()) == 500
-    assert await service.pending() == []
-
-
-async def test_200_tasks_racing_on_one_recommendation(service: QTuneService) -> None:
-    [mid] = await record_many(service, 1)
-    results = await asyncio.gather(*(service.feedback(mid, USER, i % 2 == 0) for i in range(200)))
-    assert sum(r.applied for r in results) == 1
-    assert {r.reason for r in results if not r.applied} == {"already_rewarded"}
-
-
-async def test_feedback_waits_for_a_pretraining_and_is_not_lost(service: QTuneService) -> None:
-    ids = await record_many(service, 20)
-    sim = asyncio.create_task(service.simulate(USER, "pop_lover", 20_000, seed=3))
-    await asyncio.sleep(0.05)
-    results = await asyncio.gather(*(service.feedback(mid, USER, True) for mid in ids))
-    await sim
-    assert all(r.applied for r in results)
-    user = await service.storage.get_user(USER)
-    assert user is not None
-    assert int(user.learner.visits.sum()) == 20_020
-    assert user.rewards == 20
-
-
-async def test_a_failing_step_changes_nothing(service: QTuneService) -> None:
-    storage = service.storage
-    [mid] = await record_many(service, 1)
-
-    def broken(rec, user):
-        raise RuntimeError("engine bug")
-
-    with pytest.raises(RuntimeError):
-        await storage.apply_reward(mid, USER, broken)
-    rec = await storage.get_recommendation(mid)
-    assert rec is not None
-    assert not rec.rewarded
-    assert (await service.feedback(mid, USER, True)).applied
 
 
 def _worker(*args: object) -> subprocess.Popen:
