@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+COPIED_TABLES = ("users", "recommendations")
 
 
 class StorageUnavailable(StorageError):
@@ -217,3 +218,34 @@ class Storage(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Finish queued work and release the database."""
+
+    # ------------------------------------------------------ bulk copy (copy-db)
+    # Optional: a backend that implements these can be copied by ``python -m bot copy-db``.
+    # Records are exported *as stored* (their own genre list, not adapted), by id order.
+    async def export_users(self, after: int | None, limit: int) -> list[UserRecord]:
+        """Up to ``limit`` stored users with ids above ``after`` (None: from the start)."""
+        raise StorageError(f"{type(self).__name__} cannot be copied")
+
+    async def export_recommendations(self, after: int | None, limit: int) -> list[Recommendation]:
+        """Up to ``limit`` recommendations with message ids above ``after``, by id."""
+        raise StorageError(f"{type(self).__name__} cannot be copied")
+
+    async def export_meta(self) -> dict[str, str]:
+        raise StorageError(f"{type(self).__name__} cannot be copied")
+
+    async def import_rows(
+        self,
+        users: Sequence[UserRecord],
+        recs: Sequence[Recommendation],
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        """Store these rows as they are (replacing same ids), in one transaction."""
+        raise StorageError(f"{type(self).__name__} cannot be copied")
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per table in :data:`COPIED_TABLES`."""
+        raise StorageError(f"{type(self).__name__} cannot be copied")
+
+    async def clear(self) -> None:
+        """Delete every user, recommendation and metadata row (``copy-db --force``)."""
+        raise StorageError(f"{type(self).__name__} cannot be copied")

@@ -43,6 +43,7 @@ import asyncpg
 
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
+    COPIED_TABLES,
     RatingTally,
     Recommendation,
     RewardOutcome,
@@ -67,6 +68,7 @@ RETRY_FOR = 2.0  # seconds one call retries a dropped connection before giving u
 HOLD_TTL = 30.0  # seconds a /simulate lease lives without renewal
 HOLD_POLL = (0.02, 0.1)  # seconds between checks for another process's lease (jittered)
 CONFLICT_RETRIES = 20
+MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
 # The two-int advisory key space never overlaps the one-bigint space used for user ids.
 MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
 
@@ -634,3 +636,60 @@ class PostgresStorage(Storage):
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
         )
         await self._op(lambda conn: conn.execute(sql, key, str(value)), tx=False)
+
+    # ------------------------------------------------- bulk copy (copy-db)
+    async def export_users(self, after: int | None, limit: int) -> list[UserRecord]:
+        sql = f"SELECT {_USER} FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2"
+
+        async def fn(conn: asyncpg.Connection) -> list[UserRecord]:
+            rows = await conn.fetch(sql, MIN_ID if after is None else after, limit)
+            return [u for u in (_raw_user(row) for row in rows) if u is not None]
+
+        return await self._op(fn, tx=False)
+
+    async def export_recommendations(self, after: int | None, limit: int) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC} FROM recommendations WHERE message_id > $1 ORDER BY message_id LIMIT $2"
+        )
+
+        async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
+            rows = await conn.fetch(sql, MIN_ID if after is None else after, limit)
+            return [r for r in (_rec(row) for row in rows) if r is not None]
+
+        return await self._op(fn, tx=False)
+
+    async def export_meta(self) -> dict[str, str]:
+        rows = await self._op(lambda conn: conn.fetch("SELECT key, value FROM meta"), tx=False)
+        return {row[0]: row[1] for row in rows}
+
+    async def import_rows(
+        self,
+        users: Sequence[UserRecord],
+        recs: Sequence[Recommendation],
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        async def fn(conn: asyncpg.Connection) -> None:
+            if users:
+                await conn.executemany(_UPSERT_USER, [_user_args(u) for u in users])
+            if recs:
+                await conn.executemany(_UPSERT_REC, [_rec_args(r) for r in recs])
+            if meta:
+                await conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    list(meta.items()),
+                )
+
+        await self._op(fn)
+
+    async def counts(self) -> dict[str, int]:
+        async def fn(conn: asyncpg.Connection) -> dict[str, int]:
+            return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in COPIED_TABLES}
+
+        return await self._op(fn, tx=False)
+
+    async def clear(self) -> None:
+        async def fn(conn: asyncpg.Connection) -> None:
+            await conn.execute("TRUNCATE users, recommendations, meta, user_holds")
+
+        await self._op(fn)

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState
 from storage.base import (
+    COPIED_TABLES,
     RatingTally,
     Recommendation,
     RewardOutcome,
@@ -49,6 +50,8 @@ Op = Callable[[sqlite3.Connection], Any]
 DEFAULT_DB = "data/qtune.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
 USER_CACHE = 4096  # decoded users kept on the worker thread
+BUSY_TIMEOUT_MS = 2000
+MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
 MAX_BATCH = 512  # operations per transaction; bounds one batch's latency
 SYNCHRONOUS = ("FULL", "NORMAL")
 
@@ -460,27 +463,26 @@ class SQLiteStorage(Storage):
         return await self._run_for(user_id, op)
 
     # -------------------------------------------------------- recommendations
-    async def add_recommendation(self, rec: Recommendation) -> None:
+    def _save_rec(self, conn: sqlite3.Connection, rec: Recommendation) -> None:
         sql = f"INSERT OR REPLACE INTO recommendations ({_REC_COLS}) VALUES ({', '.join('?' * 10)})"
         place = f"p:{'' if rec.guild_id is None else rec.guild_id}/"
         place += "" if rec.channel_id is None else str(rec.channel_id)
+        row = (
+            rec.message_id,
+            rec.user_id,
+            self._intern(conn, place),
+            self._intern(conn, "g:" + rec.state),
+            self._intern(conn, "g:" + rec.action),
+            float(rec.epsilon),
+            round(rec.created_at),
+            rec.reward,
+            None if rec.rewarded_at is None else round(rec.rewarded_at),
+            None if rec.propensity is None else float(rec.propensity),
+        )
+        conn.execute(sql, row)
 
-        def op(conn: sqlite3.Connection) -> None:
-            row = (
-                rec.message_id,
-                rec.user_id,
-                self._intern(conn, place),
-                self._intern(conn, "g:" + rec.state),
-                self._intern(conn, "g:" + rec.action),
-                float(rec.epsilon),
-                round(rec.created_at),
-                rec.reward,
-                None if rec.rewarded_at is None else round(rec.rewarded_at),
-                None if rec.propensity is None else float(rec.propensity),
-            )
-            conn.execute(sql, row)
-
-        await self._run(op)
+    async def add_recommendation(self, rec: Recommendation) -> None:
+        await self._run(lambda conn: self._save_rec(conn, rec))
 
     def _load_rec(self, conn: sqlite3.Connection, message_id: int) -> Recommendation | None:
         sql = f"SELECT {_REC_COLS} FROM recommendations WHERE message_id = ?"
@@ -586,3 +588,72 @@ class SQLiteStorage(Storage):
     async def set_meta(self, key: str, value: str) -> None:
         sql = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
         await self._run(lambda conn: conn.execute(sql, (key, str(value))) and None)
+
+    # ------------------------------------------------- bulk copy (copy-db)
+    async def export_users(self, after: int | None, limit: int) -> list[UserRecord]:
+        sql = f"SELECT {_USER_COLS} FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?"
+
+        def op(conn: sqlite3.Connection) -> list[UserRecord]:
+            out = []
+            for row in conn.execute(sql, (MIN_ID if after is None else after, limit)):
+                uid, set_id, blob, eps, current, rewards, created, updated = row
+                genres = self._set_genres(conn, set_id)
+                learner = decode_state(blob, len(genres), eps)
+                out.append(
+                    UserRecord(
+                        uid, genres, learner, current, rewards, created / 1000, updated / 1000
+                    )
+                )
+            return out
+
+        return await self._run(op)
+
+    async def export_recommendations(self, after: int | None, limit: int) -> list[Recommendation]:
+        sql = (
+            f"SELECT {_REC_COLS} FROM recommendations WHERE message_id > ? "
+            "ORDER BY message_id LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[Recommendation]:
+            rows = conn.execute(sql, (MIN_ID if after is None else after, limit))
+            return [self._rec(conn, r) for r in rows]
+
+        return await self._run(op)
+
+    async def export_meta(self) -> dict[str, str]:
+        rows = await self._run(lambda conn: conn.execute("SELECT key, value FROM meta").fetchall())
+        return dict(rows)
+
+    async def import_rows(
+        self,
+        users: Sequence[UserRecord],
+        recs: Sequence[Recommendation],
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            for user in users:
+                self._users.pop(user.user_id, None)
+                self._save_user(conn, user)
+            for rec in recs:
+                self._save_rec(conn, rec)
+            for key, value in (meta or {}).items():
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+        await self._run(op)
+
+    async def counts(self) -> dict[str, int]:
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            return {
+                table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in COPIED_TABLES
+            }
+
+        return await self._run(op)
+
+    async def clear(self) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            for table in (*COPIED_TABLES, "meta"):
+                conn.execute(f"DELETE FROM {table}")
+            self._users.clear()
+
+        await self._run(op)

@@ -16,7 +16,13 @@ from typing import Any
 from bot.cli.pipes import quiet_broken_pipe
 from bot.errors import QTuneError, StorageError
 
-SUBCOMMAND_MODULES = ("bot.cli.ops", "bot.cli.experiments", "bot.cli.admin", "bot.cli.evaluate")
+SUBCOMMAND_MODULES = (
+    "bot.cli.ops",
+    "bot.cli.experiments",
+    "bot.cli.admin",
+    "bot.cli.evaluate",
+    "bot.cli.copydb",
+)
 DEFAULT_COMMAND = "run"
 
 
