@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -43,6 +43,8 @@ DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 EPISODES_HARD_CAP = 100_000
 DEFAULT_COOLDOWN = 3.0
 DEFAULT_LOOP_LAG_INTERVAL = 0.05
+DEFAULT_FEEDBACK_RETRY = 30.0  # s a reaction is retried while the database is away
+DEFAULT_RECONCILE_INTERVAL = 60.0  # s between passes that apply deferred reactions
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -90,6 +92,12 @@ class Settings:
     a bug report) replays exactly; unset in production."""
     api_base: str = DEFAULT_API_BASE
     gateway_url: str = DEFAULT_GATEWAY_URL
+    feedback_retry: float = DEFAULT_FEEDBACK_RETRY
+    reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL
+    shard_count: int | None = None
+    """QTUNE_SHARD_COUNT: the cluster's total shards; None runs today's unsharded bot."""
+    shard_ids: tuple[int, ...] | None = None
+    """QTUNE_SHARD_IDS: the shards this process runs (None: all of them)."""
 
     def __post_init__(self) -> None:
         if self.params is None:
@@ -170,6 +178,13 @@ class Settings:
             seed=_seed(env),
             api_base=_url(env, "DISCORD_API_BASE", DEFAULT_API_BASE, ("http", "https")),
             gateway_url=_url(env, "DISCORD_GATEWAY_URL", DEFAULT_GATEWAY_URL, ("ws", "wss")),
+            feedback_retry=_float(
+                env, "QTUNE_FEEDBACK_RETRY", DEFAULT_FEEDBACK_RETRY, lo=0.0, hi=3600.0
+            ),
+            reconcile_interval=_float(
+                env, "QTUNE_RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL, lo=0.1, hi=86400.0
+            ),
+            **_shards(env),
         )
 
     def require_token(self) -> str:
@@ -179,6 +194,22 @@ class Settings:
                 "DISCORD_TOKEN is not set; put it in the environment or in .env (see .env.example)"
             )
         return self.token
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard_count is not None
+
+    def owns_guild(self, guild_id: int | None) -> bool:
+        """Whether this process's shards receive ``guild_id``'s events (DMs go to shard 0)."""
+        if self.shard_count is None or self.shard_ids is None:
+            return True
+        shard = 0 if guild_id is None else (guild_id >> 22) % self.shard_count
+        return shard in self.shard_ids
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Only the process that runs shard 0 syncs app commands (one sync per cluster)."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
     @property
     def database(self) -> str:
@@ -298,6 +329,32 @@ def _seed(env: Mapping[str, str]) -> int | None:
     if not raw.isdigit() or not 0 <= int(raw) < 2**63:
         raise ConfigError(f"QTUNE_SEED must be a whole number from 0 to 2^63 − 1, got {raw!r}")
     return int(raw)
+
+
+def _shards(env: Mapping[str, str]) -> dict[str, Any]:
+    raw_count = (env.get("QTUNE_SHARD_COUNT") or "").strip()
+    raw_ids = (env.get("QTUNE_SHARD_IDS") or "").strip()
+    if not raw_count:
+        if raw_ids:
+            raise ConfigError("QTUNE_SHARD_IDS needs QTUNE_SHARD_COUNT (the cluster's total)")
+        return {}
+    count = _int(env, "QTUNE_SHARD_COUNT", 1)
+    if not 1 <= count <= 4096:
+        raise ConfigError(f"QTUNE_SHARD_COUNT must be between 1 and 4096, got {raw_count!r}")
+    if not raw_ids:
+        return {"shard_count": count}
+    ids: list[int] = []
+    for part in raw_ids.split(","):
+        text = part.strip()
+        if not text.isdigit() or not 0 <= int(text) < count:
+            raise ConfigError(
+                f"QTUNE_SHARD_IDS must be a comma list of shard numbers from 0 to {count - 1}, "
+                f"got {raw_ids!r}"
+            )
+        if int(text) in ids:
+            raise ConfigError(f"QTUNE_SHARD_IDS lists shard {text} twice")
+        ids.append(int(text))
+    return {"shard_count": count, "shard_ids": tuple(sorted(ids))}
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -29,3 +29,9 @@ class StorageError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class StorageUnavailable(StorageError):
+    """A transient storage failure: the database is busy (a locked SQLite file) or away (a
+    dropped connection, PostgreSQL restarting). The operation did not take effect, or, for
+    a reward whose commit was cut off, did so exactly once: retrying is safe."""

@@ -5,18 +5,27 @@ Reactions given while the bot was not listening (stopped, or between gateway ses
 are caught up on every READY: the requester's reaction is read back from Discord for each
 recent unrewarded recommendation. Both paths call the same ``service.feedback``, which
 applies a recommendation's first reaction exactly once.
+
+A reaction that meets a busy or absent database is not dropped: the
+:class:`~bot.resilience.FeedbackRetrier` retries it with backoff (``QTUNE_FEEDBACK_RETRY``
+seconds), then defers it; a periodic pass (every ``QTUNE_RECONCILE_INTERVAL`` seconds)
+applies deferred reactions once the database answers, and then catches up on Discord's
+record of the reactions given since the outage began. In a cluster each process catches
+up on the guilds of its own shards only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 
-from bot.errors import StorageError
+from bot.errors import StorageError, StorageUnavailable
+from bot.resilience import FeedbackRetrier
 from bot.service import FeedbackResult
 from cogs.common import REACTIONS
 
@@ -28,6 +37,8 @@ log = logging.getLogger("qtune.cogs.reactions")
 
 CATCH_UP_MAX_AGE = 24 * 3600.0
 """Older unrewarded recommendations are not read back (Discord's reaction lists are slow)."""
+OUTAGE_MARGIN = 120.0
+"""Seconds before an outage's first failure that the catch-up after it covers."""
 
 
 class Reactions(commands.Cog):
@@ -37,10 +48,37 @@ class Reactions(commands.Cog):
         self.bot = bot
         self.caught_up = asyncio.Event()
         """Set once the first catch-up has finished (tests and shutdown wait on it)."""
+        self.retrier = FeedbackRetrier(self._feedback, retry_for=bot.settings.feedback_retry)
 
     async def cog_load(self) -> None:
         if self.bot.is_ready():  # loaded into a running bot: no READY is coming
             self.bot.spawn(self.catch_up(), "qtune-catch-up")
+        self.bot.spawn(self._periodically(), "qtune-reconcile")
+
+    async def _feedback(self, message_id: int, user_id: int, liked: bool) -> FeedbackResult:
+        """One attempt (the retrier calls it again after a storage failure)."""
+        async with self.bot.in_flight.hold():
+            return await self.bot.service.feedback(message_id, user_id, liked)
+
+    async def _periodically(self) -> None:
+        """Apply deferred reactions once the database is back, then catch up on those
+        given since the outage began (an event missed meanwhile, a failed catch-up)."""
+        try:
+            while True:
+                await asyncio.sleep(self.bot.settings.reconcile_interval)
+                if self.retrier.deferred:
+                    await self.retrier.drain()
+                since = self.retrier.recovered()
+                if since is not None and self.bot.is_ready():
+                    log.info("the database is back; catching up on reactions since the outage")
+                    await self.catch_up(time.time() - since + OUTAGE_MARGIN)
+        finally:
+            if self.retrier.deferred:
+                log.warning(
+                    "%d reaction(s) still wait for the database; the next start-up catch-up "
+                    "applies them",
+                    len(self.retrier.deferred),
+                )
 
     # ------------------------------------------------------------------- live
     @commands.Cog.listener()
@@ -62,8 +100,7 @@ class Reactions(commands.Cog):
             log.debug("ignored reaction on %s: not the bot's message", payload.message_id)
             return
         try:
-            async with self.bot.in_flight.hold():
-                result = await self.bot.service.feedback(payload.message_id, payload.user_id, liked)
+            result = await self.retrier.apply(payload.message_id, payload.user_id, liked)
         except StorageError as exc:
             log.warning(
                 "reaction on %s not applied: the database failed: %s",
@@ -75,6 +112,8 @@ class Reactions(commands.Cog):
         except Exception:
             log.exception("feedback for message %s failed", payload.message_id)
             return
+        if result is None:  # deferred: applied once the database is back
+            return
         log_result(result, emoji, payload.message_id, payload.user_id)
 
     # ---------------------------------------------------------------- catch-up
@@ -83,10 +122,18 @@ class Reactions(commands.Cog):
         # Every READY is a new gateway session: reactions may have been missed before it.
         self.bot.spawn(self.catch_up(), "qtune-catch-up")
 
-    async def catch_up(self) -> int:
+    async def catch_up(self, max_age: float = CATCH_UP_MAX_AGE) -> int:
         """Apply 👍/👎 that requesters gave while the bot was not listening."""
         try:
-            pending = await self.bot.service.pending(CATCH_UP_MAX_AGE)
+            try:
+                pending = await self.bot.service.pending(max_age)
+            except StorageUnavailable as exc:  # the periodic pass runs it again later
+                self.retrier.note_failure(exc)
+                log.warning("catch-up postponed until the database is back: %s", exc)
+                return 0
+            settings = self.bot.settings
+            if settings.sharded:  # each process catches up on its own shards' guilds
+                pending = [rec for rec in pending if settings.owns_guild(rec.guild_id)]
             applied = 0
             for rec in pending:
                 if self.bot.is_closed():
@@ -112,8 +159,9 @@ class Reactions(commands.Cog):
             return False
         for emoji, liked in REACTIONS.items():
             if await self._has_reacted(rec.channel_id, rec.message_id, emoji, rec.user_id):
-                async with self.bot.in_flight.hold():
-                    result = await self.bot.service.feedback(rec.message_id, rec.user_id, liked)
+                result = await self.retrier.apply(rec.message_id, rec.user_id, liked)
+                if result is None:  # deferred
+                    return False
                 if result.applied:
                     log.info(
                         "applied %s given while offline by %s on %s",

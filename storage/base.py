@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, Literal, TypeVar
 
 from bot.engine.qlearning import LearnerState
-from bot.errors import StorageError
+from bot.errors import StorageError, StorageUnavailable
 
 __all__ = [
     "Recommendation",
@@ -35,12 +35,6 @@ __all__ = [
 
 T = TypeVar("T")
 COPIED_TABLES = ("users", "recommendations")
-
-
-class StorageUnavailable(StorageError):
-    """A transient failure: the database is busy (a locked SQLite file) or away (a dropped
-    connection, PostgreSQL restarting). The operation did not take effect, or, for an
-    ``apply_reward`` whose commit was cut off, did so exactly once: retrying is safe."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from storage.base import (
     SkipReward,
     Storage,
     StorageError,
+    StorageUnavailable,
     UserRecord,
     with_learner,
 )
@@ -131,7 +132,10 @@ def _inspect(path: Path) -> int:
 
 def _setup(conn: sqlite3.Connection, synchronous: str) -> None:
     """Pragmas, then every pending migration in one transaction (worker thread)."""
-    conn.execute("PRAGMA busy_timeout = 5000")
+    # Wait at most 2 s for another process's lock (a backup, a long query): a command must
+    # answer within Discord's 3 s, and a reaction that meets a longer lock is retried by
+    # the bot (bot/resilience.py), so a short wait loses nothing.
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise StorageError(f"cannot switch the database to WAL mode (got {mode})")
@@ -152,6 +156,14 @@ def _setup(conn: sqlite3.Connection, synchronous: str) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _storage_error(exc: BaseException) -> StorageError:
+    """A busy file (another process's long transaction) is transient: the caller may retry."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return StorageUnavailable(f"database is busy: {text}")
+    return StorageError(f"database error: {text}")
 
 
 class SQLiteStorage(Storage):
@@ -233,11 +245,7 @@ class SQLiteStorage(Storage):
                 try:
                     results = await self._worker.run(self._run_batch, [op for op, _ in batch])
                 except Exception as exc:
-                    err = (
-                        exc
-                        if isinstance(exc, StorageError)
-                        else StorageError(f"database error: {exc}")
-                    )
+                    err = exc if isinstance(exc, StorageError) else _storage_error(exc)
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(err)

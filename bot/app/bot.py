@@ -95,10 +95,11 @@ def drop_own_reaction_echoes(client: discord.Client) -> bool:
 class QTuneBot(commands.Bot):
     """The qtune bot, around a service it is given (it never opens storage itself)."""
 
-    def __init__(self, settings: Settings, *, service: QTuneService) -> None:
+    def __init__(self, settings: Settings, *, service: QTuneService, **client: Any) -> None:
         apply_endpoints(settings)
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
         super().__init__(
+            **client,
             command_prefix=commands.when_mentioned,
             intents=make_intents(),
             help_command=None,
@@ -129,10 +130,13 @@ class QTuneBot(commands.Bot):
             except Exception:
                 self.failed_extensions.append(name)
                 log.exception("extension %s failed to load; the others still load", name)
-        self.commands_synced = await sync_if_changed(
-            self.tree, self.service, self.settings.dev_guild, self.failed_extensions
-        )
-        await warn_if_doubled(self.tree, self.service, self.settings.dev_guild)
+        if self.settings.syncs_commands:
+            self.commands_synced = await sync_if_changed(
+                self.tree, self.service, self.settings.dev_guild, self.failed_extensions
+            )
+            await warn_if_doubled(self.tree, self.service, self.settings.dev_guild)
+        else:
+            log.info("not syncing app commands: the process running shard 0 does")
         if self.settings.loop_lag_interval:
             self.loop_lag = LoopLagMonitor(self.settings.loop_lag_interval)
             self.spawn(self.loop_lag.run(), "qtune-loop-lag")
@@ -197,3 +201,19 @@ class QTuneBot(commands.Bot):
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.error("background task %s failed", task.get_name(), exc_info=exc)
+
+
+class ShardedQTuneBot(QTuneBot, commands.AutoShardedBot):
+    """The same bot on several gateway shards: ``QTUNE_SHARD_COUNT`` in all, this process
+    running ``QTUNE_SHARD_IDS`` (all of them when unset). Processes share PostgreSQL."""
+
+    def __init__(self, settings: Settings, *, service: QTuneService) -> None:
+        ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        super().__init__(settings, service=service, shard_count=settings.shard_count, shard_ids=ids)
+
+
+def build_bot(settings: Settings, *, service: QTuneService) -> QTuneBot:
+    """The bot for these settings: an ``AutoShardedBot`` when ``QTUNE_SHARD_COUNT`` is set."""
+    if settings.sharded:
+        return ShardedQTuneBot(settings, service=service)
+    return QTuneBot(settings, service=service)

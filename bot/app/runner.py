@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import discord
 
-from bot.app.bot import QTuneBot
+from bot.app.bot import QTuneBot, build_bot
+from bot.app.dblock import DatabaseLock
 from bot.app.logs import configure_logging
 from bot.config import ConfigError, Settings, open_service, redact
 from storage.base import Storage
@@ -31,14 +32,19 @@ log = logging.getLogger("qtune.bot")
 async def open_bot(settings: Settings, *, cpu: bool = True) -> AsyncIterator[QTuneBot]:
     """A bot with its service; the bot is closed, then the storage, when the block ends."""
     service, storage = await open_service(settings, cpu=cpu)
+    lock = None
     try:
-        bot = QTuneBot(settings, service=service)
+        # One bot process per SQLite file; a cluster shares PostgreSQL instead.
+        lock = None if settings.db_url else DatabaseLock.take(settings.db_path)
+        bot = build_bot(settings, service=service)
         try:
             yield bot
         finally:
             await bot.close()
     finally:
         await close_storage(storage)
+        if lock is not None:
+            lock.release()
 
 
 async def close_storage(storage: Storage) -> None:

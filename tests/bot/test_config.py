@@ -286,3 +286,39 @@ def test_each_learner_reads_only_its_own_settings(caplog: pytest.LogCaptureFixtu
         seed = Settings.from_env({**env, "QTUNE_LEARNER": "seed"})
     assert seed.params == SeedParams(alpha=0.5, gamma=0.8, epsilon_min=0.2)
     assert not caplog.records
+
+
+def test_shards_unset_keep_the_unsharded_bot() -> None:
+    s = Settings.from_env({})
+    assert (s.shard_count, s.shard_ids, s.sharded, s.syncs_commands) == (None, None, False, True)
+    assert s.owns_guild(12345 << 22)
+
+
+def test_shard_count_and_ids_choose_this_processs_shards() -> None:
+    s = Settings.from_env({"QTUNE_SHARD_COUNT": "4", "QTUNE_SHARD_IDS": " 3, 1"})
+    assert (s.shard_count, s.shard_ids, s.sharded) == (4, (1, 3), True)
+    assert not s.syncs_commands  # shard 0 runs elsewhere: that process syncs
+    assert s.owns_guild((7 << 22) | 5)  # (id >> 22) % 4 == 3
+    assert not s.owns_guild(8 << 22)
+    assert not s.owns_guild(None)  # DMs go to shard 0
+    everything = Settings.from_env({"QTUNE_SHARD_COUNT": "2"})
+    assert everything.shard_ids is None
+    assert everything.syncs_commands
+    assert everything.owns_guild(1 << 22)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"QTUNE_SHARD_IDS": "0"}, "QTUNE_SHARD_IDS needs QTUNE_SHARD_COUNT"),
+        ({"QTUNE_SHARD_COUNT": "0"}, "QTUNE_SHARD_COUNT must be between 1 and 4096"),
+        ({"QTUNE_SHARD_COUNT": "two"}, "QTUNE_SHARD_COUNT must be a whole number"),
+        ({"QTUNE_SHARD_COUNT": "4", "QTUNE_SHARD_IDS": "0,4"}, "from 0 to 3, got '0,4'"),
+        ({"QTUNE_SHARD_COUNT": "4", "QTUNE_SHARD_IDS": "1,-1"}, "from 0 to 3"),
+        ({"QTUNE_SHARD_COUNT": "4", "QTUNE_SHARD_IDS": "1,1"}, "lists shard 1 twice"),
+    ],
+)
+def test_bad_shard_settings_are_one_line(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as err:
+        Settings.from_env(env)
+    assert "\n" not in str(err.value)
