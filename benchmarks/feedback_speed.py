@@ -1,6 +1,11 @@
 """How fast are durable rewards through the service, against a plain sqlite3 loop?
 
     uv run python benchmarks/feedback_speed.py [--sync FULL|NORMAL|both] [--events N]
+    uv run python benchmarks/feedback_speed.py --db auto|postgresql://… [--processes 1,2]
+
+With ``--db`` it prints SQLite and PostgreSQL side by side instead, for 1 and 2 bot
+processes (see ``benchmarks/backend_compare.py``); ``auto`` starts a throwaway durable
+server. Otherwise:
 
 1. 100 concurrent simulated users each do recommend → record → feedback through
    :class:`QTuneService` on a temp file. A feedback call returns only after its commit,
@@ -220,9 +225,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000, help="per run (FULL: a third)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-users", type=int, default=10_000)
+    parser.add_argument("--db", help="compare with PostgreSQL: a URL, or 'auto'")
+    parser.add_argument("--processes", default="1,2", help="bot processes, e.g. 1,2")
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d')} · {os.cpu_count()} CPUs · SQLite {sqlite3.sqlite_version}")
     print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.db:
+        from backend_compare import compare, print_table
+
+        procs = tuple(int(p) for p in args.processes.split(","))
+        print_table(compare(args.db, procs, args.events, args.rounds), args.events, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for sync in ("NORMAL", "FULL") if args.sync == "both" else (args.sync,):

@@ -36,6 +36,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -53,7 +54,7 @@ from storage.base import (
     StorageError,
     StorageUnavailable,
     UserRecord,
-    with_learner,
+    adapt_record,
 )
 from storage.factory import safe_url
 from storage.pg_schema import PG_MIGRATIONS
@@ -75,11 +76,24 @@ MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
 _REC = "message_id, user_id, guild_id, channel_id, state, action, epsilon, created_at, "
 _REC += "reward, rewarded_at, propensity"
 _USER = "user_id, genres, state, epsilon, current_genre, rewards, created_at, updated_at"
+# $9: whether this write changes the current genre. /nowplaying sets it without the
+# user's lock (one statement), so a learner write that did not change it keeps the
+# row's latest value instead of the one it read.
 _UPSERT_USER = (
     f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
     "ON CONFLICT (user_id) DO UPDATE SET genres = EXCLUDED.genres, state = EXCLUDED.state, "
-    "epsilon = EXCLUDED.epsilon, current_genre = EXCLUDED.current_genre, "
+    "epsilon = EXCLUDED.epsilon, current_genre = CASE WHEN $9::boolean "
+    "THEN EXCLUDED.current_genre ELSE users.current_genre END, "
     "rewards = EXCLUDED.rewards, updated_at = EXCLUDED.updated_at"
+)
+# /nowplaying: only the current genre, creating the user when new; each atomic by itself.
+_UPDATE_GENRE = (
+    f"UPDATE users SET current_genre = $2, updated_at = $3 WHERE user_id = $1 RETURNING {_USER}"
+)
+_SET_GENRE = (
+    f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (user_id) DO UPDATE SET current_genre = EXCLUDED.current_genre, "
+    f"updated_at = EXCLUDED.updated_at RETURNING {_USER}"
 )
 _UPSERT_REC = (
     f"INSERT INTO recommendations ({_REC}) "
@@ -103,8 +117,8 @@ _REWARD_READ = (
 )
 # The user's new table and the reward mark in one statement (a data-modifying CTE).
 _REWARD_WRITE = (
-    f"WITH saved AS ({_UPSERT_USER}) UPDATE recommendations SET reward = $9, "
-    "rewarded_at = $10 WHERE message_id = $11 AND rewarded_at IS NULL"
+    f"WITH saved AS ({_UPSERT_USER}) UPDATE recommendations SET reward = $10, "
+    "rewarded_at = $11 WHERE message_id = $12 AND rewarded_at IS NULL"
 )
 _ACQUIRE = (
     "INSERT INTO user_holds (user_id, holder, expires_at) "
@@ -201,8 +215,10 @@ def _raw_user(row: Sequence[Any], at: int = 0) -> UserRecord | None:
     return UserRecord(int(uid), genres, learner, current, int(rewards), created, updated)
 
 
-def _user_args(rec: UserRecord) -> tuple[Any, ...]:
+def _user_args(rec: UserRecord, read: UserRecord | None = None) -> tuple[Any, ...]:
+    """The upsert's parameters; ``read`` is the record as read before the change."""
     st = rec.learner
+    genre_changed = rec.current_genre != (read.current_genre if read is not None else None)
     return (
         rec.user_id,
         list(rec.genres),
@@ -212,6 +228,7 @@ def _user_args(rec: UserRecord) -> tuple[Any, ...]:
         int(rec.rewards),
         float(rec.created_at),
         float(rec.updated_at),
+        genre_changed,
     )
 
 
@@ -403,11 +420,14 @@ class PostgresStorage(Storage):
         else:
             await asyncio.sleep(random.uniform(*HOLD_POLL))
 
+    def _adapt(self, rec: UserRecord | None) -> UserRecord | None:
+        return None if rec is None else adapt_record(rec, self.genres)
+
     # ------------------------------------------------------------------ users
     async def get_user(self, user_id: int) -> UserRecord | None:
         async def fn(conn: asyncpg.Connection) -> UserRecord | None:
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            return None if row is None else _raw_user(row)
+            return None if row is None else self._adapt(_raw_user(row))
 
         return await self._op(fn, tx=False)
 
@@ -423,10 +443,12 @@ class PostgresStorage(Storage):
                     f"the hold on user {user_id} expired before the simulation finished"
                 )
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            new, result = fn(None if row is None else _raw_user(row))
+            read = None if row is None else self._adapt(_raw_user(row))
+            seen = None if read is None else replace(read)  # fn may change it in place
+            new, result = fn(read)
             if new is not None:
                 new.updated_at = time.time()
-                await conn.execute(_UPSERT_USER, *_user_args(new))
+                await conn.execute(_UPSERT_USER, *_user_args(new, seen))
             return result
 
         return await self._op(op, user_id=user_id, wait_hold=True, holder=holder)
@@ -441,24 +463,18 @@ class PostgresStorage(Storage):
     ) -> UserRecord:
         async def op(conn: asyncpg.Connection) -> UserRecord:
             now = time.time()
-            row = await conn.fetchrow(
-                f"UPDATE users SET current_genre = $2, updated_at = $3 WHERE user_id = $1 "
-                f"RETURNING {_USER}",
-                user_id,
-                genre,
-                now,
-            )
-            stored = None if row is None else _raw_user(row)
-            if stored is not None:
-                return stored
-            rec = fresh()
-            rec.current_genre, rec.updated_at = genre, now
-            await conn.execute(_UPSERT_USER, *_user_args(rec))
+            row = await conn.fetchrow(_UPDATE_GENRE, user_id, genre, now)
+            if row is None:  # a new user (``fresh`` is called only then)
+                new = fresh()
+                new.current_genre, new.updated_at = genre, now
+                row = await conn.fetchrow(_SET_GENRE, *_user_args(new)[:8])
+            rec = self._adapt(_raw_user(row))
+            assert rec is not None
             return rec
 
-        # The user's lock (a few ms at most) but not the lease: a long /simulate never
-        # delays a recommendation.
-        return await self._op(op, user_id=user_id)
+        # One statement, neither the user's lock nor the lease: a long /simulate never
+        # delays a recommendation, and learner writes keep the genre set here ($9 above).
+        return await self._op(op, tx=False)
 
     async def hold_and_update(
         self,
@@ -473,9 +489,9 @@ class PostgresStorage(Storage):
             learner, result = await work(await self.get_user(user_id))
 
             def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
-                if latest is None:
-                    return UserRecord.fresh(user_id, self.genres, learner), None
-                return with_learner(latest, self.genres, learner), None
+                rec = latest or UserRecord.fresh(user_id, self.genres, learner)
+                rec.learner = learner
+                return rec, None
 
             await self._write_user(user_id, fn, holder=token)
             return result
@@ -550,14 +566,16 @@ class PostgresStorage(Storage):
                 return RewardOutcome("already_rewarded", rec)
             if row[10] is not None:  # a /simulate holds the user: wait, then apply on top
                 raise _Held(row[10])
+            read = self._adapt(_raw_user(row, 11))
+            seen = None if read is None else replace(read)
             try:
-                reward, user, value = step(rec, _raw_user(row, 11))
+                reward, user, value = step(rec, read)
             except SkipReward as skip:
                 return RewardOutcome(skip.reason, rec)
             now = time.time()
             user.updated_at = now
             status = await conn.execute(
-                _REWARD_WRITE, *_user_args(user), float(reward), now, message_id
+                _REWARD_WRITE, *_user_args(user, seen), float(reward), now, message_id
             )
             if status != "UPDATE 1":  # cannot happen under the lock; never reward twice
                 raise StorageError(f"recommendation {message_id} changed during its reward")
@@ -670,7 +688,7 @@ class PostgresStorage(Storage):
     ) -> None:
         async def fn(conn: asyncpg.Connection) -> None:
             if users:
-                await conn.executemany(_UPSERT_USER, [_user_args(u) for u in users])
+                await conn.executemany(_UPSERT_USER, [(*_user_args(u)[:8], True) for u in users])
             if recs:
                 await conn.executemany(_UPSERT_REC, [_rec_args(r) for r in recs])
             if meta:

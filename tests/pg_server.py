@@ -161,7 +161,10 @@ class PgServer:
     def pg_ctl_stop(self, mode: str = "fast") -> None:
         self._run(self.bindir / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
-    def url(self, dbname: str = "postgres") -> str:
+    def url(self, dbname: str = "postgres", *, unix: bool = False) -> str:
+        """TCP on 127.0.0.1, or (``unix``) the server's unix socket in its folder."""
+        if unix:
+            return f"postgresql://postgres@/{dbname}?host={self.root}&port={self.port}"
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
@@ -180,12 +183,12 @@ class PgServer:
         )
         return out.stdout
 
-    def create_database(self, prefix: str = "t") -> str:
+    def create_database(self, prefix: str = "t", *, unix: bool = False) -> str:
         """A new empty database; returns its URL."""
         self._dbs += 1
         name = f"{prefix}_{os.getpid()}_{self._dbs}"
         self.psql(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        return self.url(name, unix=unix)
 
     def stop(self) -> None:
         if self.data.exists():
