@@ -36,7 +36,8 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -58,7 +59,7 @@ from storage.base import (
 )
 from storage.factory import safe_url
 from storage.pg_schema import PG_MIGRATIONS
-from storage.schema import decode_state, encode_state
+from storage.schema import GENRE_SEP, decode_state, encode_state
 
 T = TypeVar("T")
 Fn = Callable[[asyncpg.Connection], Awaitable[Any]]
@@ -69,6 +70,7 @@ RETRY_FOR = 2.0  # seconds one call retries a dropped connection before giving u
 HOLD_TTL = 30.0  # seconds a /simulate lease lives without renewal
 HOLD_POLL = (0.02, 0.1)  # seconds between checks for another process's lease (jittered)
 CONFLICT_RETRIES = 20
+MAX_BATCH = 256  # rewards per transaction; bounds one batch's latency
 MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
 # The two-int advisory key space never overlaps the one-bigint space used for user ids.
 MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
@@ -126,6 +128,60 @@ _ACQUIRE = (
     "ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, "
     "expires_at = EXCLUDED.expires_at WHERE user_holds.expires_at <= now() RETURNING holder"
 )
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A reward waiting for its batch."""
+
+    message_id: int
+    user_id: int
+    step: RewardStep[Any]
+    fut: asyncio.Future[RewardOutcome[Any]]
+
+
+# A batch's rows in one round trip: the i-th reward's recommendation, lease and user.
+_BATCH_READ = (
+    "SELECT q.i, r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, "
+    "r.epsilon, r.created_at, r.reward, r.rewarded_at, "
+    "(SELECT holder FROM user_holds h WHERE h.user_id = q.uid AND h.expires_at > now()), "
+    "u.user_id, u.genres, u.state, u.epsilon, u.current_genre, u.rewards, u.created_at, "
+    "u.updated_at FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS q(mid, uid, i) "
+    "LEFT JOIN recommendations r ON r.message_id = q.mid "
+    "LEFT JOIN users u ON u.user_id = q.uid"
+)
+# Every applied reward of a batch: the users' tables, then the marks, in one statement.
+# Genre lists travel joined by GENRE_SEP (unnest would flatten an array of arrays).
+_BATCH_WRITE = (
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], "
+    "$4::float8[], $5::text[], $6::integer[], $7::float8[], $8::float8[], $9::boolean[]) "
+    "AS v(user_id, genres, state, epsilon, current_genre, rewards, created_at, updated_at, "
+    "changed)), saved AS ("
+    f"INSERT INTO users ({_USER}) SELECT user_id, string_to_array(genres, E'\\x1f'), state, "
+    "epsilon, current_genre, rewards, created_at, updated_at FROM v "
+    "ON CONFLICT (user_id) DO UPDATE SET genres = EXCLUDED.genres, state = EXCLUDED.state, "
+    "epsilon = EXCLUDED.epsilon, current_genre = CASE WHEN (SELECT changed FROM v "
+    "WHERE v.user_id = EXCLUDED.user_id) THEN EXCLUDED.current_genre "
+    "ELSE users.current_genre END, rewards = EXCLUDED.rewards, "
+    "updated_at = EXCLUDED.updated_at) "
+    "UPDATE recommendations AS r SET reward = m.reward, rewarded_at = m.at "
+    "FROM unnest($10::bigint[], $11::float8[], $12::float8[]) AS m(mid, reward, at) "
+    "WHERE r.message_id = m.mid AND r.rewarded_at IS NULL"
+)
+
+
+def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int]]) -> list[list[Any]]:
+    """Column arrays for _BATCH_WRITE from (user args, genre changed, reward, message id)."""
+    users = [w[0] for w in writes]
+    cols: list[list[Any]] = [list(c) for c in zip(*users, strict=True)]
+    cols[1] = [GENRE_SEP.join(g) for g in cols[1]]
+    return [
+        *cols,
+        [w[1] for w in writes],
+        [w[3] for w in writes],
+        [w[2] for w in writes],
+        [u[7] for u in users],  # rewarded_at = the user's updated_at (now)
+    ]
 
 
 class _Held(Exception):
@@ -279,6 +335,9 @@ class PostgresStorage(Storage):
         self._me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Leases this process holds: user id -> set when released (waiters here use it).
         self._released: dict[int, asyncio.Event] = {}
+        self._rewards: list[_Queued] = []  # rewards waiting for the next batch
+        self._flusher: asyncio.Task[None] | None = None
+        self._singles: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ life
     @classmethod
@@ -330,6 +389,10 @@ class PostgresStorage(Storage):
     async def close(self) -> None:
         if self._closed:
             return
+        if self._flusher is not None:  # queued rewards finish first
+            await asyncio.shield(self._flusher)
+        if self._singles:
+            await asyncio.gather(*self._singles, return_exceptions=True)
         self._closed = True
         try:
             await asyncio.wait_for(self._pool.close(), 10.0)
@@ -555,6 +618,134 @@ class PostgresStorage(Storage):
     async def apply_reward(
         self, message_id: int, user_id: int, step: RewardStep[T]
     ) -> RewardOutcome[T]:
+        """Queued and applied in a batch with the others waiting (see :meth:`_flush`)."""
+        if self._closed:
+            raise StorageError("the database is closed")
+        fut: asyncio.Future[RewardOutcome[Any]] = asyncio.get_running_loop().create_future()
+        self._rewards.append(_Queued(message_id, user_id, step, fut))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        """Group commit, as SQLite's storage does: every reward queued while one batch
+        runs joins the next, so one transaction (4 round trips, one WAL flush) covers many
+        reactions. A batch holds at most one reward per user (the others wait for the
+        next one) and takes the users' locks in id order, so batches never deadlock."""
+        try:
+            while self._rewards:
+                batch: list[_Queued] = []
+                later: list[_Queued] = []
+                users: set[int] = set()
+                for q in self._rewards:
+                    if q.user_id in users or len(batch) >= MAX_BATCH:
+                        later.append(q)
+                    else:
+                        users.add(q.user_id)
+                        batch.append(q)
+                self._rewards = later
+                try:
+                    results = await self._op(partial(self._reward_batch, batch), tx=False)
+                except Exception as exc:
+                    for q in batch:
+                        if not q.fut.done():
+                            q.fut.set_exception(exc)
+                    continue
+                for q, result in zip(batch, results, strict=True):
+                    if isinstance(result, _Held):  # a /simulate holds the user: wait for it
+                        self._spawn_single(q)
+                    elif q.fut.done():
+                        continue
+                    elif isinstance(result, BaseException):
+                        q.fut.set_exception(result)
+                    else:
+                        q.fut.set_result(result)
+        finally:
+            self._flusher = None
+
+    def _spawn_single(self, q: _Queued) -> None:
+        async def run() -> None:
+            try:
+                result = await self._apply_one(q.message_id, q.user_id, q.step)
+            except BaseException as exc:
+                if not q.fut.done():
+                    q.fut.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                if not q.fut.done():
+                    q.fut.set_result(result)
+
+        task = asyncio.create_task(run())
+        self._singles.add(task)
+        task.add_done_callback(self._singles.discard)
+
+    async def _reward_batch(self, batch: list[_Queued], conn: asyncpg.Connection) -> list[Any]:
+        """One transaction for the batch; per reward an outcome, an exception or _Held."""
+        ids = sorted({q.user_id for q in batch})
+        locks = ",".join(str(int(u)) for u in ids)
+        await conn.execute(
+            f"BEGIN; SELECT pg_advisory_xact_lock(x) FROM unnest('{{{locks}}}'::bigint[]) "
+            "AS t(x) ORDER BY x"
+        )
+        try:
+            rows = await conn.fetch(
+                _BATCH_READ, [q.message_id for q in batch], [q.user_id for q in batch]
+            )
+            by_index = {row[0]: row for row in rows}
+            results: list[Any] = []
+            writes: list[tuple[tuple[Any, ...], bool, float, int]] = []
+            now = time.time()
+            for i, q in enumerate(batch, 1):
+                outcome = self._reward_outcome(by_index[i], q, now)
+                if isinstance(outcome, tuple):  # applied: write it
+                    result, args = outcome
+                    writes.append(args)
+                    results.append(result)
+                else:
+                    results.append(outcome)
+            if writes:
+                status = await conn.execute(_BATCH_WRITE, *_batch_args(writes))
+                if status != f"UPDATE {len(writes)}":  # cannot happen under the locks
+                    raise StorageError("a recommendation changed during its reward")
+            await conn.execute("COMMIT")
+            return results
+        except BaseException:
+            if not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
+
+    def _reward_outcome(self, row: Sequence[Any], q: _Queued, now: float) -> Any:
+        """What one reward of a batch does, from its row (the step runs here)."""
+        rec = _rec(row, 1)
+        if rec is None:
+            return RewardOutcome("not_a_recommendation", None)
+        if rec.user_id != q.user_id:
+            return RewardOutcome("not_requester", rec)
+        if rec.rewarded:
+            return RewardOutcome("already_rewarded", rec)
+        if row[11] is not None:  # a /simulate holds the user: this one waits, alone
+            return _Held(row[11])
+        read = self._adapt(_raw_user(row, 12))
+        seen_genre = None if read is None else read.current_genre
+        try:
+            reward, user, value = q.step(rec, read)
+        except SkipReward as skip:
+            return RewardOutcome(skip.reason, rec)
+        except Exception as exc:  # a bug in the step: this reward fails, the batch goes on
+            return exc
+        user.updated_at = now
+        args = _user_args(user)[:8]
+        done = replace(rec, reward=float(reward), rewarded_at=now)
+        changed = user.current_genre != seen_genre
+        return RewardOutcome("applied", done, value), (args, changed, float(reward), q.message_id)
+
+    async def _apply_one(
+        self, message_id: int, user_id: int, step: RewardStep[T]
+    ) -> RewardOutcome[T]:
+        """One reward in its own transaction; it waits for a /simulate hold on the user."""
+
         async def op(conn: asyncpg.Connection) -> RewardOutcome[T]:
             row = await conn.fetchrow(_REWARD_READ, message_id, user_id)
             rec = _rec(row, propensity=False)
