@@ -71,6 +71,7 @@ HOLD_TTL = 30.0  # seconds a /simulate lease lives without renewal
 HOLD_POLL = (0.02, 0.1)  # seconds between checks for another process's lease (jittered)
 CONFLICT_RETRIES = 20
 MAX_BATCH = 256  # rewards per transaction; bounds one batch's latency
+FLUSHERS = 3  # batches of one kind in flight at once (two sharing a user queue on its lock)
 MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
 # The two-int advisory key space never overlaps the one-bigint space used for user ids.
 MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
@@ -172,6 +173,7 @@ _BATCH_WRITE = (
 
 def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int]]) -> list[list[Any]]:
     """Column arrays for _BATCH_WRITE from (user args, genre changed, reward, message id)."""
+    writes = sorted(writes, key=lambda w: w[0][0])  # row locks in user id order
     users = [w[0] for w in writes]
     cols: list[list[Any]] = [list(c) for c in zip(*users, strict=True)]
     cols[1] = [GENRE_SEP.join(g) for g in cols[1]]
@@ -182,6 +184,76 @@ def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int]]) -> list[
         [w[2] for w in writes],
         [u[7] for u in users],  # rewarded_at = the user's updated_at (now)
     ]
+
+
+_BATCH_RECS = (
+    f"INSERT INTO recommendations ({_REC}) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::float8[], $8::float8[], "
+    "$9::float8[], $10::float8[]) " + _UPSERT_REC[_UPSERT_REC.index("ON CONFLICT") :]
+)
+_BATCH_GENRE = (
+    "UPDATE users AS u SET current_genre = v.genre, updated_at = v.at "
+    "FROM unnest($1::bigint[], $2::text[], $3::float8[]) AS v(user_id, genre, at) "
+    "WHERE u.user_id = v.user_id RETURNING " + ", ".join(f"u.{c.strip()}" for c in _USER.split(","))
+)
+
+
+class _Batcher:
+    """Group commit for one kind of single-statement write (a recommendation, a genre):
+    every call made while a batch runs joins the next one. At most one item per key in a
+    batch, so a batch never touches a row twice; later ones wait for the next batch."""
+
+    def __init__(
+        self,
+        storage: PostgresStorage,
+        run: Callable[[list[Any], asyncpg.Connection], Awaitable[list[Any]]],
+        key: Callable[[Any], Any],
+    ) -> None:
+        self._storage = storage
+        self._run = run
+        self._key = key
+        self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._flushers: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: Any) -> Any:
+        if self._storage._closed:
+            raise StorageError("the database is closed")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, fut))
+        if len(self._flushers) < FLUSHERS:
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        return await fut
+
+    async def drain(self) -> None:
+        if self._flushers:
+            await asyncio.shield(asyncio.gather(*self._flushers, return_exceptions=True))
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch: list[tuple[Any, asyncio.Future[Any]]] = []
+            later: list[tuple[Any, asyncio.Future[Any]]] = []
+            keys: set[Any] = set()
+            for entry in self._queue:
+                key = self._key(entry[0])
+                if key in keys or len(batch) >= MAX_BATCH:
+                    later.append(entry)
+                else:
+                    keys.add(key)
+                    batch.append(entry)
+            self._queue = later
+            items = [item for item, _ in batch]
+            try:
+                results = await self._storage._op(partial(self._run, items), tx=False)
+            except Exception as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
 
 
 class _Held(Exception):
@@ -336,8 +408,10 @@ class PostgresStorage(Storage):
         # Leases this process holds: user id -> set when released (waiters here use it).
         self._released: dict[int, asyncio.Event] = {}
         self._rewards: list[_Queued] = []  # rewards waiting for the next batch
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
         self._singles: set[asyncio.Task[None]] = set()
+        self._recs = _Batcher(self, self._rec_batch, lambda r: r.message_id)
+        self._genres = _Batcher(self, self._genre_batch, lambda g: g[0])
 
     # ------------------------------------------------------------------ life
     @classmethod
@@ -389,10 +463,12 @@ class PostgresStorage(Storage):
     async def close(self) -> None:
         if self._closed:
             return
-        if self._flusher is not None:  # queued rewards finish first
-            await asyncio.shield(self._flusher)
+        if self._flushers:  # queued rewards finish first
+            await asyncio.gather(*self._flushers, return_exceptions=True)
         if self._singles:
             await asyncio.gather(*self._singles, return_exceptions=True)
+        await self._recs.drain()
+        await self._genres.drain()
         self._closed = True
         try:
             await asyncio.wait_for(self._pool.close(), 10.0)
@@ -524,20 +600,32 @@ class PostgresStorage(Storage):
     async def set_current_genre(
         self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
     ) -> UserRecord:
-        async def op(conn: asyncpg.Connection) -> UserRecord:
-            now = time.time()
-            row = await conn.fetchrow(_UPDATE_GENRE, user_id, genre, now)
+        # Batched with the others waiting; neither the user's lock nor the lease: a long
+        # /simulate never delays a recommendation, and learner writes keep the genre set
+        # here ($9 above).
+        row = await self._genres.submit((user_id, genre, fresh))
+        rec = self._adapt(_raw_user(row))
+        assert rec is not None
+        return rec
+
+    async def _genre_batch(
+        self, batch: list[tuple[int, str, Callable[[], UserRecord]]], conn: asyncpg.Connection
+    ) -> list[Any]:
+        """One UPDATE for the batch (autocommit); a new user is then inserted alone."""
+        now = time.time()
+        rows = await conn.fetch(
+            _BATCH_GENRE, [b[0] for b in batch], [b[1] for b in batch], [now] * len(batch)
+        )
+        found = {row[0]: row for row in rows}
+        out: list[Any] = []
+        for user_id, genre, fresh in batch:
+            row = found.get(user_id)
             if row is None:  # a new user (``fresh`` is called only then)
                 new = fresh()
                 new.current_genre, new.updated_at = genre, now
                 row = await conn.fetchrow(_SET_GENRE, *_user_args(new)[:8])
-            rec = self._adapt(_raw_user(row))
-            assert rec is not None
-            return rec
-
-        # One statement, neither the user's lock nor the lease: a long /simulate never
-        # delays a recommendation, and learner writes keep the genre set here ($9 above).
-        return await self._op(op, tx=False)
+            out.append(row)
+        return out
 
     async def hold_and_update(
         self,
@@ -605,7 +693,12 @@ class PostgresStorage(Storage):
 
     # -------------------------------------------------------- recommendations
     async def add_recommendation(self, rec: Recommendation) -> None:
-        await self._op(lambda conn: conn.execute(_UPSERT_REC, *_rec_args(rec)), tx=False)
+        await self._recs.submit(rec)  # batched with the others waiting: one statement
+
+    async def _rec_batch(self, batch: list[Recommendation], conn: asyncpg.Connection) -> list[Any]:
+        columns = [list(c) for c in zip(*(_rec_args(r) for r in batch), strict=True)]
+        await conn.execute(_BATCH_RECS, *columns)
+        return [None] * len(batch)
 
     async def get_recommendation(self, message_id: int) -> Recommendation | None:
         async def fn(conn: asyncpg.Connection) -> Recommendation | None:
@@ -623,8 +716,10 @@ class PostgresStorage(Storage):
             raise StorageError("the database is closed")
         fut: asyncio.Future[RewardOutcome[Any]] = asyncio.get_running_loop().create_future()
         self._rewards.append(_Queued(message_id, user_id, step, fut))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._flushers) < FLUSHERS:  # a few batches in flight, on separate connections
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
         return await fut
 
     async def _flush(self) -> None:
@@ -632,36 +727,33 @@ class PostgresStorage(Storage):
         runs joins the next, so one transaction (4 round trips, one WAL flush) covers many
         reactions. A batch holds at most one reward per user (the others wait for the
         next one) and takes the users' locks in id order, so batches never deadlock."""
-        try:
-            while self._rewards:
-                batch: list[_Queued] = []
-                later: list[_Queued] = []
-                users: set[int] = set()
-                for q in self._rewards:
-                    if q.user_id in users or len(batch) >= MAX_BATCH:
-                        later.append(q)
-                    else:
-                        users.add(q.user_id)
-                        batch.append(q)
-                self._rewards = later
-                try:
-                    results = await self._op(partial(self._reward_batch, batch), tx=False)
-                except Exception as exc:
-                    for q in batch:
-                        if not q.fut.done():
-                            q.fut.set_exception(exc)
+        while self._rewards:
+            batch: list[_Queued] = []
+            later: list[_Queued] = []
+            users: set[int] = set()
+            for q in self._rewards:
+                if q.user_id in users or len(batch) >= MAX_BATCH:
+                    later.append(q)
+                else:
+                    users.add(q.user_id)
+                    batch.append(q)
+            self._rewards = later
+            try:
+                results = await self._op(partial(self._reward_batch, batch), tx=False)
+            except Exception as exc:
+                for q in batch:
+                    if not q.fut.done():
+                        q.fut.set_exception(exc)
+                continue
+            for q, result in zip(batch, results, strict=True):
+                if isinstance(result, _Held):  # a /simulate holds the user: wait for it
+                    self._spawn_single(q)
+                elif q.fut.done():
                     continue
-                for q, result in zip(batch, results, strict=True):
-                    if isinstance(result, _Held):  # a /simulate holds the user: wait for it
-                        self._spawn_single(q)
-                    elif q.fut.done():
-                        continue
-                    elif isinstance(result, BaseException):
-                        q.fut.set_exception(result)
-                    else:
-                        q.fut.set_result(result)
-        finally:
-            self._flusher = None
+                elif isinstance(result, BaseException):
+                    q.fut.set_exception(result)
+                else:
+                    q.fut.set_result(result)
 
     def _spawn_single(self, q: _Queued) -> None:
         async def run() -> None:
