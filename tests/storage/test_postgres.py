@@ -15,7 +15,7 @@ import pytest
 from bot.engine.learners import make_learner
 from bot.engine.qlearning import LearnerState
 from bot.service import QTuneService, Suggestion
-from storage.base import StorageError, StorageUnavailable
+from storage.base import Recommendation, StorageError, StorageUnavailable, UserRecord
 from storage.pg_schema import PG_MIGRATIONS
 from storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
 from storage.schema import MIGRATIONS
