@@ -55,7 +55,7 @@ from storage.base import (
     StorageError,
     StorageUnavailable,
     UserRecord,
-    adapt_record,
+    with_learner,
 )
 from storage.factory import safe_url
 from storage.pg_schema import PG_MIGRATIONS
@@ -559,14 +559,11 @@ class PostgresStorage(Storage):
         else:
             await asyncio.sleep(random.uniform(*HOLD_POLL))
 
-    def _adapt(self, rec: UserRecord | None) -> UserRecord | None:
-        return None if rec is None else adapt_record(rec, self.genres)
-
     # ------------------------------------------------------------------ users
     async def get_user(self, user_id: int) -> UserRecord | None:
         async def fn(conn: asyncpg.Connection) -> UserRecord | None:
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            return None if row is None else self._adapt(_raw_user(row))
+            return None if row is None else _raw_user(row)
 
         return await self._op(fn, tx=False)
 
@@ -582,7 +579,7 @@ class PostgresStorage(Storage):
                     f"the hold on user {user_id} expired before the simulation finished"
                 )
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            read = None if row is None else self._adapt(_raw_user(row))
+            read = None if row is None else _raw_user(row)
             seen = None if read is None else replace(read)  # fn may change it in place
             new, result = fn(read)
             if new is not None:
@@ -604,7 +601,7 @@ class PostgresStorage(Storage):
         # /simulate never delays a recommendation, and learner writes keep the genre set
         # here ($9 above).
         row = await self._genres.submit((user_id, genre, fresh))
-        rec = self._adapt(_raw_user(row))
+        rec = _raw_user(row)
         assert rec is not None
         return rec
 
@@ -640,9 +637,9 @@ class PostgresStorage(Storage):
             learner, result = await work(await self.get_user(user_id))
 
             def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
-                rec = latest or UserRecord.fresh(user_id, self.genres, learner)
-                rec.learner = learner
-                return rec, None
+                if latest is None:
+                    return UserRecord.fresh(user_id, self.genres, learner), None
+                return with_learner(latest, self.genres, learner), None
 
             await self._write_user(user_id, fn, holder=token)
             return result
@@ -819,7 +816,7 @@ class PostgresStorage(Storage):
             return RewardOutcome("already_rewarded", rec)
         if row[11] is not None:  # a /simulate holds the user: this one waits, alone
             return _Held(row[11])
-        read = self._adapt(_raw_user(row, 12))
+        read = _raw_user(row, 12)
         seen_genre = None if read is None else read.current_genre
         try:
             reward, user, value = q.step(rec, read)
@@ -849,7 +846,7 @@ class PostgresStorage(Storage):
                 return RewardOutcome("already_rewarded", rec)
             if row[10] is not None:  # a /simulate holds the user: wait, then apply on top
                 raise _Held(row[10])
-            read = self._adapt(_raw_user(row, 11))
+            read = _raw_user(row, 11)
             seen = None if read is None else replace(read)
             try:
                 reward, user, value = step(rec, read)
