@@ -99,8 +99,10 @@ def reap_leftovers() -> int:
             owner = int((folder / OWNER_FILE).read_text())
         except (OSError, ValueError):
             owner = None
-        if owner is not None and owner != os.getpid() and _pid_alive(owner):
+        if owner is not None and _pid_alive(owner):  # a live run's (or our own) server
             continue
+        if owner is None and time.time() - folder.stat().st_mtime < 60:
+            continue  # just created by a run that has not written its owner file yet
         _kill_server(folder / "data")
         shutil.rmtree(folder, ignore_errors=True)
         reaped += 1
