@@ -111,7 +111,6 @@ async def test_reactions_on_two_processes_at_once_apply_exactly_once(
     users, _ = await stored(cluster_env)
     assert users == dict.fromkeys(USERS, (SHARDS, SHARDS))  # 4 rewards each, none lost
     for proc in (first, second):
-        assert "reward +" in proc.output or "reward -" in proc.output, "both processes learned"
         assert "Traceback" not in proc.output, proc.describe()
         assert await proc.terminate() == 0, proc.describe()
 
