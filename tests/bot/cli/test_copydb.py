@@ -16,7 +16,7 @@ from bot.engine.learners import make_learner
 from bot.service import QTuneService
 from storage.factory import open_storage
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.timeout(120)
 
 
