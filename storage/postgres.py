@@ -189,7 +189,7 @@ def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int]]) -> list[
 _BATCH_RECS = (
     f"INSERT INTO recommendations ({_REC}) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
     "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::float8[], $8::float8[], "
-    "$9::float8[], $10::float8[]) " + _UPSERT_REC[_UPSERT_REC.index("ON CONFLICT") :]
+    "$9::float8[], $10::float8[], $11::float8[]) " + _UPSERT_REC[_UPSERT_REC.index("ON CONFLICT") :]
 )
 _BATCH_GENRE = (
     "UPDATE users AS u SET current_genre = v.genre, updated_at = v.at "
@@ -807,7 +807,7 @@ class PostgresStorage(Storage):
 
     def _reward_outcome(self, row: Sequence[Any], q: _Queued, now: float) -> Any:
         """What one reward of a batch does, from its row (the step runs here)."""
-        rec = _rec(row, 1)
+        rec = _rec(row, 1, propensity=False)  # the batch read has no propensity column
         if rec is None:
             return RewardOutcome("not_a_recommendation", None)
         if rec.user_id != q.user_id:
