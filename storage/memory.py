@@ -34,6 +34,7 @@ from storage.base import (
     UserRecord,
     with_learner,
 )
+from storage.locks import KeyedLocks
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ class MemoryDatabase:
     meta: dict[str, str] = field(default_factory=dict)
     # user id -> [asyncio.Lock, users of it]: shared, so a hold taken through one storage
     # is seen by every storage on the database, as a server's lock would be.
-    holds: dict[int, list] = field(default_factory=dict)
+    holds: KeyedLocks = field(default_factory=KeyedLocks)
 
 
 def _copy(rec: UserRecord) -> UserRecord:
@@ -87,28 +88,16 @@ class MemoryStorage(Storage):
             raise StorageError("the database is closed")
 
     @contextlib.asynccontextmanager
-    async def _hold(self, user_id: int) -> AsyncIterator[None]:
-        entry = self._holds.setdefault(user_id, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._holds[user_id]
-
-    @contextlib.asynccontextmanager
     async def _unheld(self, user_id: int) -> AsyncIterator[None]:
         """Wait until no :meth:`hold_and_update` holds ``user_id``, then enter."""
         if user_id in self._holds:
-            async with self._hold(user_id):
+            async with self._holds.hold(user_id):
                 await self._enter()
                 yield
         else:
             await self._enter()
             if user_id in self._holds:  # taken while we yielded: wait for it
-                async with self._hold(user_id):
+                async with self._holds.hold(user_id):
                     yield
             else:
                 yield
@@ -146,7 +135,7 @@ class MemoryStorage(Storage):
         user_id: int,
         work: Callable[[UserRecord | None], Awaitable[tuple[LearnerState, T]]],
     ) -> T:
-        async with self._hold(user_id):
+        async with self._holds.hold(user_id):
             learner, result = await work(await self.get_user(user_id))
             await self._enter()
             latest = self._load(user_id)

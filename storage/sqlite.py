@@ -17,12 +17,11 @@ is rolled back alone and its caller gets the error; the rest of the batch commit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +39,7 @@ from storage.base import (
     UserRecord,
     with_learner,
 )
+from storage.locks import KeyedLocks
 from storage.schema import GENRE_SEP, MIGRATIONS, SCHEMA_VERSION, decode_state, encode_state
 from storage.sqlite_thread import SQLiteThread
 
@@ -179,7 +179,7 @@ class SQLiteStorage(Storage):
         self._queue: list[tuple[Op, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self._closed = False
-        self._holds: dict[int, list] = {}  # user id -> [asyncio.Lock, users of it]
+        self._holds = KeyedLocks()  # the /simulate hold, per user id
         self._sets: dict[str, int] = {}  # genre list -> genre_sets.id (worker thread only)
         self._set_names: dict[int, tuple[str, ...]] = {}
         self._ids: dict[str, int] = {}  # interned lookup values (genre names, places)
@@ -303,23 +303,11 @@ class SQLiteStorage(Storage):
             cache.clear()
 
     # ------------------------------------------------------ per-user holding
-    @contextlib.asynccontextmanager
-    async def _hold(self, user_id: int) -> AsyncIterator[None]:
-        entry = self._holds.setdefault(user_id, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._holds[user_id]
-
     async def _run_for(self, user_id: int, op: Op) -> Any:
         """Run ``op``, first waiting for any hold on ``user_id`` (no lock when none)."""
         if user_id not in self._holds:
             return await self._run(op)
-        async with self._hold(user_id):
+        async with self._holds.hold(user_id):
             return await self._run(op)
 
     # ------------------------------------------------ rows (worker thread)
@@ -450,7 +438,7 @@ class SQLiteStorage(Storage):
         user_id: int,
         work: Callable[[UserRecord | None], Awaitable[tuple[LearnerState, T]]],
     ) -> T:
-        async with self._hold(user_id):
+        async with self._holds.hold(user_id):
             learner, result = await work(await self.get_user(user_id))
 
             def fn(latest: UserRecord | None) -> tuple[UserRecord, None]:
