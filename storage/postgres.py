@@ -35,7 +35,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
@@ -386,6 +386,23 @@ async def _migrate(conn: asyncpg.Connection, where: str) -> int:
         return int(version)
 
 
+@contextlib.asynccontextmanager
+async def _committed(conn: asyncpg.Connection, begin: str) -> AsyncIterator[None]:
+    """Run the block in a transaction opened by ``begin``: COMMIT after it, ROLLBACK on any error.
+
+    ``begin`` may take advisory locks in the same round trip; the rollback releases them.
+    """
+    await conn.execute(begin)
+    try:
+        yield
+        await conn.execute("COMMIT")
+    except BaseException:
+        if not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
+
+
 class PostgresStorage(Storage):
     """PostgreSQL through an asyncpg pool; see the module docstring for the locking."""
 
@@ -534,22 +551,15 @@ class PostgresStorage(Storage):
     ) -> Any:
         # BEGIN and the user's lock in one round trip (simple protocol; an int literal).
         if user_id is None:
-            await conn.execute("BEGIN")
+            begin = "BEGIN"
         else:
-            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(user_id)})")
-        try:
+            begin = f"BEGIN; SELECT pg_advisory_xact_lock({int(user_id)})"
+        async with _committed(conn, begin):
             if wait_hold:
                 current = await conn.fetchval(_HOLDER, user_id)
                 if current is not None and current != holder:
                     raise _Held(current)
-            result = await fn(conn)
-            await conn.execute("COMMIT")
-            return result
-        except BaseException:
-            if not conn.is_closed():
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-            raise
+            return await fn(conn)
 
     async def _wait_for(self, user_id: int, holder: str) -> None:
         """Wait until ``holder`` may have released ``user_id``'s lease."""
@@ -773,11 +783,11 @@ class PostgresStorage(Storage):
         """One transaction for the batch; per reward an outcome, an exception or _Held."""
         ids = sorted({q.user_id for q in batch})
         locks = ",".join(str(int(u)) for u in ids)
-        await conn.execute(
+        begin = (
             f"BEGIN; SELECT pg_advisory_xact_lock(x) FROM unnest('{{{locks}}}'::bigint[]) "
             "AS t(x) ORDER BY x"
         )
-        try:
+        async with _committed(conn, begin):
             rows = await conn.fetch(
                 _BATCH_READ, [q.message_id for q in batch], [q.user_id for q in batch]
             )
@@ -797,13 +807,7 @@ class PostgresStorage(Storage):
                 status = await conn.execute(_BATCH_WRITE, *_batch_args(writes))
                 if status != f"UPDATE {len(writes)}":  # cannot happen under the locks
                     raise StorageError("a recommendation changed during its reward")
-            await conn.execute("COMMIT")
             return results
-        except BaseException:
-            if not conn.is_closed():
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-            raise
 
     def _reward_outcome(self, row: Sequence[Any], q: _Queued, now: float) -> Any:
         """What one reward of a batch does, from its row (the step runs here)."""
