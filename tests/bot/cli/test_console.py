@@ -26,6 +26,22 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def console_in_pty(tmp_path: Path, db: Path, *, term: str) -> tuple[subprocess.Popen, int]:
+    """``python -m bot console`` on a real pseudo-terminal; returns the process and our end."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console", "--db", str(db)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=tmp_path,
+        env={**clean_env(tmp_path), "TERM": term},
+        close_fds=True,
+    )
+    os.close(follower)
+    return proc, leader
+
+
 def console(tmp_path: Path, db: Path, script: str, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot", "console", "--db", str(db), *extra],
@@ -132,17 +148,7 @@ def read_until(fd: int, pattern: str, timeout: float = 30.0) -> str:
 
 def test_console_in_a_real_terminal(tmp_path):
     db = tmp_path / "tty.db"
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "console", "--db", str(db)],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        cwd=tmp_path,
-        env={**clean_env(tmp_path), "TERM": "dumb"},
-        close_fds=True,
-    )
-    os.close(follower)
+    proc, leader = console_in_pty(tmp_path, db, term="dumb")
     try:
         assert "genre >" in read_until(leader, "genre >")
         os.write(leader, b"jazz\n")
@@ -205,17 +211,7 @@ def test_arrow_keys_recall_history_at_the_prompt(tmp_path):
     import readline  # noqa: F401  (Linux always has it; its absence must fail, not skip)
 
     db = tmp_path / "history.db"
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "console", "--db", str(db)],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        cwd=tmp_path,
-        env={**clean_env(tmp_path), "TERM": "xterm"},
-        close_fds=True,
-    )
-    os.close(follower)
+    proc, leader = console_in_pty(tmp_path, db, term="xterm")
     try:
         read_until(leader, "genre >")
         os.write(leader, b"jazz\n")
