@@ -20,7 +20,7 @@ import numpy as np
 
 from bot.config import PARAM_VARIABLES
 from bot.engine.community import CommunityPrior, MemberEvidence, community_prior
-from bot.engine.learners import Learner, make_learner
+from bot.engine.learners import Learner, make_learner, takes_community_prior
 from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
 from bot.engine.training import TrainingLog, run_chain
@@ -202,9 +202,7 @@ class QTuneService:
         self.learner = learner if learner is not None else make_learner(rewards=rewards)
         self.max_episodes = int(max_episodes)
         # The community prior: only for learners that take one (dyna), see _first_table.
-        self.community = bool(community) and bool(
-            getattr(self.learner, "uses_community_prior", False)
-        )
+        self.community = bool(community) and takes_community_prior(self.learner)
         self._known_users: set[int] = set()  # users seen with a table: no prior lookup
         self.rng = rng if rng is not None else np.random.default_rng()
         # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".
@@ -257,10 +255,9 @@ class QTuneService:
 
     def _fresh(self, user_id: int, prior: CommunityPrior | None = None) -> UserRecord:
         n = len(self.genres)
-        if prior is None:
+        if prior is None or not takes_community_prior(self.learner):
             return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(n))
-        learner = self.learner.initial_state(n, prior=prior)  # type: ignore[call-arg]
-        return UserRecord.fresh(user_id, self.genres, learner)
+        return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(n, prior=prior))
 
     async def _first_table_prior(self, user_id: int, guild_id: int | None) -> CommunityPrior | None:
         """The guild's prior when ``user_id`` has no table yet (None: no table to make,
@@ -345,12 +342,9 @@ class QTuneService:
             propensity,
         )
 
-    def _propensity(self, learner_state: LearnerState, s: int, a: int) -> float | None:
-        """P(the learner picks ``a`` from ``s``), if the learner can say (about 0.1 ms)."""
-        probabilities = getattr(self.learner, "selection_probabilities", None)
-        if probabilities is None:
-            return None
-        return float(probabilities(learner_state, s, self.rng)[a])
+    def _propensity(self, learner_state: LearnerState, s: int, a: int) -> float:
+        """P(the learner picks ``a`` from ``s``), logged for offline evaluation (~0.1 ms)."""
+        return float(self.learner.selection_probabilities(learner_state, s, self.rng)[a])
 
     async def record(
         self,

@@ -142,10 +142,7 @@ async def _target_probabilities(
             best = row == row.max()
             out.append(float(best[a] / best.sum()))
         else:
-            probabilities = getattr(learner, "selection_probabilities", None)
-            if probabilities is None:
-                raise InvalidRequest(f"learner {policy!r} cannot give its probabilities")
-            out.append(float(probabilities(user.learner, s, rng)[a]))
+            out.append(float(learner.selection_probabilities(user.learner, s, rng)[a]))
     return out
 
 

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 
 from bot.cli.documents import read_document
-from bot.engine.learners import DEFAULT_LEARNER, LearnerParams, make_learner
+from bot.engine.learners import (
+    DEFAULT_LEARNER,
+    LearnerParams,
+    make_learner,
+    takes_community_prior,
+)
 from bot.engine.listeners import ProfileError
 from bot.engine.population import Population, population_from_mapping
 from bot.engine.server_sim import simulate_servers, summarise
@@ -60,7 +65,7 @@ def population_result(
         "population": population.name,
         "learner": learner.name,
         "community": "on" if community else "off",
-        "community_supported": bool(getattr(learner, "uses_community_prior", False)),
+        "community_supported": takes_community_prior(learner),
         "listeners": listeners,
         "episodes": episodes,
         "seeds": seeds,

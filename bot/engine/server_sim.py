@@ -12,7 +12,7 @@ import numpy as np
 
 from bot.engine.batch_training import Stretch, train_stretches
 from bot.engine.community import MemberEvidence, community_prior, evidence_from_log
-from bot.engine.learners import BatchLearner
+from bot.engine.learners import BatchLearner, takes_community_prior
 from bot.engine.listeners import REWARDS
 from bot.engine.population import Population
 from bot.engine.qlearning import BatchState
@@ -36,11 +36,11 @@ def newcomers(
 ) -> BatchState:
     """The joiners' starting states: the learner's fresh state, or one from each server's
     community prior when ``on`` and the learner takes one."""
-    if not on or not getattr(learner, "uses_community_prior", False):
+    if not on or not takes_community_prior(learner):
         return learner.init_batch(len(evidence), n_genres)
-    low, high = getattr(learner, "reward_range", (float(REWARDS.min()), float(REWARDS.max())))
+    low, high = learner.reward_range
     priors = [community_prior(members, low, high) for members in evidence]
-    return learner.init_batch(len(evidence), n_genres, priors=priors)  # type: ignore[call-arg]
+    return learner.init_batch(len(evidence), n_genres, priors=priors)
 
 
 def simulate_servers(

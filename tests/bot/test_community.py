@@ -17,7 +17,7 @@ from bot.engine.community import (
     evidence_from_log,
 )
 from bot.engine.learners import DynaLearner
-from bot.engine.learners.forgetting import REWARD_SUM, VISITS
+from bot.engine.learners.dyna.forgetting import REWARD_SUM, VISITS
 from bot.engine.listeners import ProfileError
 from bot.engine.population import population_from_mapping
 from bot.engine.qlearning import DEFAULT_GENRES as G

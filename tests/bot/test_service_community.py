@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import ConfigError, Settings
 from bot.engine.learners import make_learner
-from bot.engine.learners.forgetting import VISITS
+from bot.engine.learners.dyna.forgetting import VISITS
 from bot.service import QTuneService, community_evidence
 from storage.base import RatingTally
 from storage.sqlite import SQLiteStorage

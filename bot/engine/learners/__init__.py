@@ -12,10 +12,12 @@ from typing import Any
 from bot.engine.learners.base import (
     DEFAULT_REWARDS,
     BatchLearner,
+    CommunityLearner,
     Learner,
     LearnerClass,
     LearnerParams,
     Rewards,
+    takes_community_prior,
 )
 from bot.engine.learners.dyna import DynaLearner, DynaParams
 from bot.engine.learners.seed import SeedLearner, SeedParams
@@ -25,6 +27,7 @@ __all__ = [
     "DEFAULT_REWARDS",
     "LEARNERS",
     "BatchLearner",
+    "CommunityLearner",
     "DynaLearner",
     "DynaParams",
     "Learner",
@@ -34,6 +37,7 @@ __all__ = [
     "SeedParams",
     "learner_class",
     "make_learner",
+    "takes_community_prior",
 ]
 
 LEARNERS: dict[str, LearnerClass] = {

@@ -8,10 +8,11 @@ settings are exactly the fields of that class, so nothing it ignores is shown as
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
+from bot.engine.community import CommunityPrior
 from bot.engine.logs import BatchLog, TrainingLog
 from bot.engine.qlearning import BatchState, LearnerState
 
@@ -39,6 +40,14 @@ class Learner(Protocol):
     """How one listener's state is initialised, acted on, updated and adapted."""
 
     name: str
+    uses_community_prior: bool
+    """True when :meth:`initial_state`/``init_batch`` also take a community prior (then
+    the learner is a :class:`CommunityLearner`, see :func:`takes_community_prior`)."""
+
+    @property
+    def reward_range(self) -> Rewards:
+        """The (dislike, like) rewards it was built for (a community prior is scaled to them)."""
+        ...
 
     @property
     def params(self) -> LearnerParams:
@@ -51,6 +60,13 @@ class Learner(Protocol):
 
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
         """The genre index to suggest from current genre ``s``."""
+        ...
+
+    def selection_probabilities(
+        self, state: LearnerState, s: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """P(select = a) from ``s`` for every genre a: the propensities logged with each
+        recommendation for offline evaluation (exact, or estimated with ``rng``)."""
         ...
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
@@ -86,6 +102,28 @@ class BatchLearner(Learner, Protocol):
     ) -> np.ndarray | None:
         """Apply one rewarded step per user in place; a learner may return its TD errors."""
         ...
+
+
+class CommunityLearner(BatchLearner, Protocol):
+    """A learner that can start a newcomer from their server's taste (a CommunityPrior)."""
+
+    def initial_state(self, n_genres: int, prior: CommunityPrior | None = None) -> LearnerState:
+        """A fresh state, started from ``prior`` when one is given."""
+        ...
+
+    def init_batch(
+        self,
+        n_users: int,
+        n_genres: int,
+        priors: Sequence[CommunityPrior | None] | None = None,
+    ) -> BatchState:
+        """Fresh listeners, each started from its own prior (or none)."""
+        ...
+
+
+def takes_community_prior(learner: Learner) -> TypeGuard[CommunityLearner]:
+    """Whether ``learner`` starts newcomers from a community prior (its declared flag)."""
+    return learner.uses_community_prior
 
 
 class LearnerClass(Protocol):

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bot.engine.learners import seed_fast
-from bot.engine.learners.base import Progress, Rewards
+from bot.engine.learners.base import DEFAULT_REWARDS, Progress, Rewards
 from bot.engine.logs import BatchLog, TrainingLog
 from bot.engine.qlearning import (
     BatchState,
@@ -52,9 +52,15 @@ class SeedLearner:
 
     name = "seed"
     params_type = SeedParams
+    uses_community_prior = False  # every table starts at zero
 
     def __init__(self, params: SeedParams | None = None, *, rewards: Rewards | None = None) -> None:
         self.params = params or SeedParams()
+        self._rewards: Rewards = DEFAULT_REWARDS if rewards is None else rewards
+
+    @property
+    def reward_range(self) -> Rewards:
+        return self._rewards
 
     def initial_state(self, n_genres: int) -> LearnerState:
         return LearnerState.fresh(n_genres, self.params.epsilon)

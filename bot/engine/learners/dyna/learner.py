@@ -12,6 +12,15 @@ import numpy as np
 from bot.engine.community import CommunityPrior
 from bot.engine.learners.base import Rewards
 from bot.engine.learners.dyna import scalar
+from bot.engine.learners.dyna.forgetting import (
+    DRIFT,
+    REWARD_SUM,
+    VISITS,
+    evidence_of_fall_scalar,
+    forget,
+    fresh_memory,
+    observe_batch,
+)
 from bot.engine.learners.dyna.params import DynaParams, RewardScale
 from bot.engine.learners.dyna.planning import backup, solve, solve_list
 from bot.engine.learners.dyna.posterior import (
@@ -20,15 +29,6 @@ from bot.engine.learners.dyna.posterior import (
     mean_reward,
     posterior,
     sharpness,
-)
-from bot.engine.learners.forgetting import (
-    DRIFT,
-    REWARD_SUM,
-    VISITS,
-    evidence_of_fall_scalar,
-    forget,
-    fresh_memory,
-    observe_batch,
 )
 from bot.engine.qlearning import (
     MEMORY_PLANES,
@@ -73,7 +73,7 @@ class DynaLearner:
     uses_community_prior = True  # initial_state/init_batch take a CommunityPrior
 
     @property
-    def reward_range(self) -> tuple[float, float]:
+    def reward_range(self) -> Rewards:
         return self.scale.low, self.scale.high
 
     def initial_state(self, n_genres: int, prior: CommunityPrior | None = None) -> LearnerState:

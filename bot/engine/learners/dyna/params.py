@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from bot.engine.learners.base import DEFAULT_REWARDS, Rewards
-from bot.engine.learners.forgetting import ChangeConfig
+from bot.engine.learners.dyna.forgetting import ChangeConfig
 from bot.engine.qlearning import check_range
 
 
@@ -34,7 +34,7 @@ class DynaParams:
     early_reactions: float = 20.0
     explore_rate: float = 0.1  # smoothing of the observed exploration share (epsilon)
     # Adaptive forgetting: a change detector per cell and what a change forgets
-    # (bot.engine.learners.forgetting). threshold=inf turns it off.
+    # (bot.engine.learners.dyna.forgetting). threshold=inf turns it off.
     change: ChangeConfig = field(default_factory=ChangeConfig)
 
     def __post_init__(self) -> None:

@@ -337,7 +337,7 @@ def test_a_reaction_moves_q_only_as_far_as_the_model_moves(r: float, batch: bool
 def test_on_real_listening_histories_a_dislike_raises_no_q_value(profile: str) -> None:
     """What a /qtable user sees: after a 👎, no value goes up, unless that 👎 was the one
     that revealed a change of taste (then the model forgets and values of genres it had
-    learned to avoid return towards the prior; see learners/forgetting.py).
+    learned to avoid return towards the prior; see learners/dyna/forgetting.py).
 
     Not guaranteed for every possible count table (the spike-and-slab model can explain a
     👎 in one row as that row's own taste and lift another row's r̂ a little), so this

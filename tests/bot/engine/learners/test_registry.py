@@ -16,6 +16,7 @@ from bot.engine.learners import (
     SeedLearner,
     SeedParams,
     make_learner,
+    takes_community_prior,
 )
 from bot.engine.listeners import resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES
@@ -57,6 +58,18 @@ def test_each_learner_shows_only_its_own_settings() -> None:
     assert seed == {"alpha", "gamma", "epsilon", "epsilon_decay", "epsilon_min"}
     assert not dyna & {"alpha", "epsilon", "epsilon_decay", "epsilon_min"}
     assert set(SeedParams().as_dict()) == seed
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_every_learner_declares_its_capabilities(name: str) -> None:
+    """The flags the service and the simulators read are explicit attributes (no
+    getattr fallbacks): the reward range it was built for, whether it takes a community
+    prior, and propensities that are a distribution over the genres."""
+    learner = make_learner(name, rewards=(-2.0, 3.0))
+    assert learner.reward_range == (-2.0, 3.0)
+    assert takes_community_prior(learner) is (name == "dyna")
+    p = learner.selection_probabilities(learner.initial_state(len(G)), 0, np.random.default_rng(0))
+    assert p.shape == (len(G),) and np.all(p > 0) and p.sum() == pytest.approx(1.0)
 
 
 def test_a_learner_rejects_another_learners_params() -> None:

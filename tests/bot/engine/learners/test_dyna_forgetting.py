@@ -12,7 +12,7 @@ import pytest
 from bot.engine.batch_training import Stretch, train_stretches
 from bot.engine.learners import DynaLearner, make_learner
 from bot.engine.learners.dyna import DynaParams
-from bot.engine.learners.forgetting import (
+from bot.engine.learners.dyna.forgetting import (
     DRIFT,
     REWARD_SUM,
     VISITS,
