@@ -43,6 +43,7 @@ from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_le
 from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES
 from bot.engine.random_listeners import DEFAULT_MIN_GAP, policy_gap, random_profiles
+from bot.profile_files import load_profile_file
 
 GAMMA = 0.9
 REGRET_AT = (20, 50, 200, 1000)
@@ -199,7 +200,7 @@ def stationary_section(args: argparse.Namespace, learners: dict) -> None:
         pol = ",".join(DEFAULT_GENRES[i] for i in c.policy)
         gap = policy_gap(u, DEFAULT_GENRES)
         print(f"  {u.name:<12} gap {gap:.2f}  π* per state [{pol}]  after={dict(u.after)}")
-    owl = resolve_user(str(Path(__file__).resolve().parents[1] / "docs/profiles/night_owl.toml"))
+    owl = load_profile_file(Path(__file__).resolve().parents[1] / "docs/profiles/night_owl.toml")
     night_owl = make_case(SimulatedUser(owl.name, owl.preferences, owl.after))  # chain as seed's
     sets = {f"built-in profiles ({len(builtin)})": builtin}
     sets[f"generated profiles ({len(generated)})"] = generated
