@@ -69,7 +69,9 @@ def test_every_learner_declares_its_capabilities(name: str) -> None:
     assert learner.reward_range == (-2.0, 3.0)
     assert takes_community_prior(learner) is (name == "dyna")
     p = learner.selection_probabilities(learner.initial_state(len(G)), 0, np.random.default_rng(0))
-    assert p.shape == (len(G),) and np.all(p > 0) and p.sum() == pytest.approx(1.0)
+    assert p.shape == (len(G),)
+    assert np.all(p > 0)
+    assert p.sum() == pytest.approx(1.0)
 
 
 def test_a_learner_rejects_another_learners_params() -> None:
