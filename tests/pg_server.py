@@ -28,10 +28,17 @@ OWNER_FILE = "owner.pid"
 
 
 def find_bindir() -> Path | None:
-    """The folder holding initdb and pg_ctl: $QTUNE_PG_BIN, Debian's, or the PATH's."""
-    candidates = []
+    """The folder holding initdb and pg_ctl: $QTUNE_PG_BIN, Debian's, or the PATH's.
+
+    A set ``QTUNE_PG_BIN`` is the only place looked at (None if the binaries are not
+    there): an operator who names a folder means that one, and the fixture's own test
+    points it at an empty folder to see the skip and the ``QTUNE_REQUIRE_PG`` failure.
+    """
     if os.environ.get("QTUNE_PG_BIN"):
-        candidates.append(Path(os.environ["QTUNE_PG_BIN"]))
+        folder = Path(os.environ["QTUNE_PG_BIN"])
+        found = (folder / "initdb").is_file() and (folder / "pg_ctl").is_file()
+        return folder if found else None
+    candidates = []
     versions = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
