@@ -584,6 +584,9 @@ class Config:
     users_per_channel: float = 2.0
     guilds: int = 20
     floor: bool = True
+    dbs: list[str] | None = None  # --db/--procs: the database comparison (e2e_backends.py)
+    procs: list[int] | None = None
+    repeat: int = 1
 
 
 async def warm_up(
@@ -1030,6 +1033,13 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds: 10 users, 2 rounds, small simulate"
     )
+    parser.add_argument(
+        "--db",
+        help="compare databases instead (comma list): sqlite, a folder for SQLite files, pg "
+        "(a throwaway PostgreSQL server) or a postgresql:// URL (a database per run is made)",
+    )
+    parser.add_argument("--procs", help="bot processes per database, comma list (default 1,2)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per --db/--procs row")
     args = parser.parse_args(argv)
     extra = {}
     for item in args.env:
@@ -1060,6 +1070,10 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         guilds=args.guilds,
         floor=not args.no_floor,
     )
+    if args.db or args.procs:
+        cfg.dbs = (args.db or "sqlite,pg").split(",")
+        cfg.procs = [int(x) for x in (args.procs or "1,2").split(",")]
+        cfg.repeat = args.repeat
     if args.smoke:
         cfg.users, cfg.rounds, cfg.period = 10, 2, 0.5
         cfg.sim_users, cfg.sim_episodes, cfg.sim_grace = 2, 200, 60.0
@@ -1073,6 +1087,10 @@ def parse_args(argv: Sequence[str] | None) -> Config:
 
 
 async def main_async(cfg: Config) -> int:
+    if cfg.dbs is not None and cfg.procs is not None:
+        from e2e_backends import compare
+
+        return await compare(cfg, cfg.dbs, cfg.procs, cfg.repeat)
     rng = random.Random(cfg.seed)
     print(
         f"qtune load benchmark: bot = {' '.join(cfg.bot_command)}; {os.cpu_count()} CPU(s); "
