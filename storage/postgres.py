@@ -3,20 +3,35 @@ PostgreSQL database (``QTUNE_DB=postgresql://user[:password]@host[:port]/dbname`
 
 Why it is safe across processes:
 
-* **One user, one writer.** Every write that concerns a user runs in one short
-  transaction that first takes ``pg_advisory_xact_lock(user_id)``. That is a lock on the
-  *user*, not on a row, so it also covers a user whose row does not exist yet (a
-  ``SELECT … FOR UPDATE`` on a missing row locks nothing, and two processes would both
-  insert). The read → learner step → write then happens under that lock; PostgreSQL
-  releases it at COMMIT or ROLLBACK, including when the connection dies.
+* **Rewards: optimistic, no lock.** A batch of rewards is read in one statement outside
+  any transaction, each with its user row's version (``xmin``, the transaction that
+  wrote that row version; every write makes a new one), the learner steps run here, and
+  one statement writes every table *where the row is still that version* and marks
+  exactly those recommendations rewarded. A reward whose user another process wrote in
+  between is read and stepped again (after three tries, it takes the lock below). That
+  is two round trips and one WAL flush per batch, and nothing is held open.
+* **Everything else: one user, one writer.** ``update_user``, the end of a /simulate,
+  ``delete_user``, and a reward for a user with no row yet run in one short transaction
+  that first takes ``pg_advisory_xact_lock(user_id)``: a lock on the *user*, not on a
+  row, so it also covers a user whose row does not exist yet (a ``SELECT … FOR UPDATE``
+  on a missing row locks nothing, and two processes would both insert). The row itself
+  is then read ``FOR UPDATE``, so an optimistic batch cannot slip a write in before the
+  COMMIT (it waits, then finds a newer version); a row that was missing and appears
+  meanwhile (/nowplaying creates it without the lock) is not overwritten: the
+  transaction starts again. PostgreSQL releases the locks at COMMIT or ROLLBACK,
+  including when the connection dies.
 * **A reward at most once.** The recommendation is marked with
-  ``UPDATE … WHERE rewarded_at IS NULL`` and the transaction is rolled back unless it
-  changed exactly one row, so even a retried commit cannot apply a reaction twice.
-* **The /simulate hold** is a lease row in ``user_holds`` (holder, expiry), taken and
-  renewed in short transactions while the simulation runs in the worker. A writer that
-  finds another holder's live lease rolls back and waits for it (an event inside this
-  process, polling across processes), then applies on top of the pretrained table. A
-  holder that dies stops renewing, and its lease expires after ``HOLD_TTL`` seconds.
+  ``UPDATE … WHERE rewarded_at IS NULL``, in the same statement (or transaction) as its
+  user's table, and only for a user whose write succeeded; since every reward also writes
+  its user's row, a second reward of the same recommendation finds a newer row version
+  (optimistic) or the mark already set (locked), so it is never applied twice.
+* **The /simulate hold** is a lease row in ``user_holds`` (holder, expiry), taken (with
+  a new version of the user's row, so an optimistic reward read before it fails its
+  check and finds the lease) and renewed in short transactions while the simulation
+  runs in the worker. A writer that finds another holder's live lease rolls back and
+  waits for it (an event inside this process, polling across processes), then applies
+  on top of the pretrained table. A holder that dies stops renewing, and its lease
+  expires after ``HOLD_TTL`` seconds.
 * **Faults.** A dropped connection, a refused connect or a restarting server is retried
   with backoff for ``retry_for`` seconds, then raised as :class:`StorageUnavailable`; the
   pool replaces dead connections by itself, so the next call after the server is back
@@ -70,6 +85,7 @@ RETRY_FOR = 2.0  # seconds one call retries a dropped connection before giving u
 HOLD_TTL = 30.0  # seconds a /simulate lease lives without renewal
 HOLD_POLL = (0.02, 0.1)  # seconds between checks for another process's lease (jittered)
 CONFLICT_RETRIES = 20
+OPTIMISTIC_TRIES = 3  # stale optimistic writes of one reward before it takes the lock
 MAX_BATCH = 256  # rewards per transaction; bounds one batch's latency
 FLUSHERS = 3  # batches of one kind in flight at once (two sharing a user queue on its lock)
 MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
@@ -82,12 +98,16 @@ _USER = "user_id, genres, state, epsilon, current_genre, rewards, created_at, up
 # $9: whether this write changes the current genre. /nowplaying sets it without the
 # user's lock (one statement), so a learner write that did not change it keeps the
 # row's latest value instead of the one it read.
+# $10: whether the row existed when read. The locked writers read it FOR UPDATE, so an
+# existing row cannot change before this write; a row that was missing and exists now
+# (/nowplaying created it, and an optimistic reward may have learned into it since) is
+# left alone: nothing is written, and the caller starts again (_Stale).
 _UPSERT_USER = (
     f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
     "ON CONFLICT (user_id) DO UPDATE SET genres = EXCLUDED.genres, state = EXCLUDED.state, "
     "epsilon = EXCLUDED.epsilon, current_genre = CASE WHEN $9::boolean "
     "THEN EXCLUDED.current_genre ELSE users.current_genre END, "
-    "rewards = EXCLUDED.rewards, updated_at = EXCLUDED.updated_at"
+    "rewards = EXCLUDED.rewards, updated_at = EXCLUDED.updated_at WHERE $10::boolean"
 )
 # /nowplaying: only the current genre, creating the user when new; each atomic by itself.
 _UPDATE_GENRE = (
@@ -108,7 +128,8 @@ _UPSERT_REC = (
     "propensity = EXCLUDED.propensity"
 )
 _HOLDER = "SELECT holder FROM user_holds WHERE user_id = $1 AND expires_at > now()"
-# Everything a reward needs in one round trip, read after the user's lock was taken.
+# Everything a reward needs in one round trip, read after the user's lock was taken;
+# the user's row FOR UPDATE, so an optimistic batch cannot write it until COMMIT.
 _REWARD_READ = (
     "SELECT r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, "
     "r.epsilon, r.created_at, r.reward, r.rewarded_at, "
@@ -116,13 +137,16 @@ _REWARD_READ = (
     "u.user_id, u.genres, u.state, u.epsilon, u.current_genre, u.rewards, u.created_at, "
     "u.updated_at FROM (SELECT 1) AS one "
     "LEFT JOIN recommendations r ON r.message_id = $1 "
-    "LEFT JOIN users u ON u.user_id = $2"
+    f"LEFT JOIN LATERAL (SELECT {_USER} FROM users WHERE user_id = $2 FOR UPDATE) u ON true"
 )
-# The user's new table and the reward mark in one statement (a data-modifying CTE).
+# The user's new table and the reward mark in one statement (a data-modifying CTE); the
+# mark only when the table was written ($10 above).
 _REWARD_WRITE = (
-    f"WITH saved AS ({_UPSERT_USER}) UPDATE recommendations SET reward = $10, "
-    "rewarded_at = $11 WHERE message_id = $12 AND rewarded_at IS NULL"
+    f"WITH saved AS ({_UPSERT_USER} RETURNING 1) UPDATE recommendations SET reward = $11, "
+    "rewarded_at = $12 WHERE message_id = $13 AND rewarded_at IS NULL "
+    "AND EXISTS (SELECT 1 FROM saved)"
 )
+_TOUCH_USER = "UPDATE users SET updated_at = updated_at WHERE user_id = $1"
 _ACQUIRE = (
     "INSERT INTO user_holds (user_id, holder, expires_at) "
     "VALUES ($1, $2, now() + $3 * interval '1 second') "
@@ -139,40 +163,51 @@ class _Queued:
     user_id: int
     step: RewardStep[Any]
     fut: asyncio.Future[RewardOutcome[Any]]
+    stale: int = 0  # optimistic writes that found the user's row changed since the read
 
 
-# A batch's rows in one round trip: the i-th reward's recommendation, lease and user.
+# A batch's rows in one round trip, outside any transaction: the i-th reward's
+# recommendation, lease and user, with the row version the write will check (xmin: the
+# transaction that wrote this version of the row; every write makes a new one).
 _BATCH_READ = (
     "SELECT q.i, r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, "
     "r.epsilon, r.created_at, r.reward, r.rewarded_at, "
     "(SELECT holder FROM user_holds h WHERE h.user_id = q.uid AND h.expires_at > now()), "
     "u.user_id, u.genres, u.state, u.epsilon, u.current_genre, u.rewards, u.created_at, "
-    "u.updated_at FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS q(mid, uid, i) "
+    "u.updated_at, u.xmin::text "
+    "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS q(mid, uid, i) "
     "LEFT JOIN recommendations r ON r.message_id = q.mid "
     "LEFT JOIN users u ON u.user_id = q.uid"
 )
-# Every applied reward of a batch: the users' tables, then the marks, in one statement.
+# Every applied reward of a batch in one statement, its own transaction (autocommit):
+# each user's new table *if its row is still the version read* (an optimistic check;
+# the others are retried), then the marks of exactly the users saved. A mark cannot fail
+# after its user was saved (every reward writes its user's row, so the row would be a
+# newer version), but if it did, the last column's cast error rolls the whole statement
+# back rather than leave a table learned from a reward that is not marked.
 # Genre lists travel joined by GENRE_SEP (unnest would flatten an array of arrays).
 _BATCH_WRITE = (
     "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], "
-    "$4::float8[], $5::text[], $6::integer[], $7::float8[], $8::float8[], $9::boolean[]) "
-    "AS v(user_id, genres, state, epsilon, current_genre, rewards, created_at, updated_at, "
-    "changed)), saved AS ("
-    f"INSERT INTO users ({_USER}) SELECT user_id, string_to_array(genres, E'\\x1f'), state, "
-    "epsilon, current_genre, rewards, created_at, updated_at FROM v "
-    "ON CONFLICT (user_id) DO UPDATE SET genres = EXCLUDED.genres, state = EXCLUDED.state, "
-    "epsilon = EXCLUDED.epsilon, current_genre = CASE WHEN (SELECT changed FROM v "
-    "WHERE v.user_id = EXCLUDED.user_id) THEN EXCLUDED.current_genre "
-    "ELSE users.current_genre END, rewards = EXCLUDED.rewards, "
-    "updated_at = EXCLUDED.updated_at) "
-    "UPDATE recommendations AS r SET reward = m.reward, rewarded_at = m.at "
-    "FROM unnest($10::bigint[], $11::float8[], $12::float8[]) AS m(mid, reward, at) "
-    "WHERE r.message_id = m.mid AND r.rewarded_at IS NULL"
+    "$4::float8[], $5::text[], $6::integer[], $7::float8[], $8::float8[], $9::boolean[], "
+    "$10::text[], $11::bigint[], $12::float8[]) AS v(user_id, genres, state, epsilon, "
+    "current_genre, rewards, created_at, updated_at, changed, seen, mid, reward)), "
+    "saved AS (UPDATE users AS u SET genres = string_to_array(v.genres, E'\\x1f'), "
+    "state = v.state, epsilon = v.epsilon, current_genre = CASE WHEN v.changed "
+    "THEN v.current_genre ELSE u.current_genre END, rewards = v.rewards, "
+    "updated_at = v.updated_at FROM v WHERE u.user_id = v.user_id AND u.xmin = v.seen::xid "
+    "RETURNING u.user_id), "
+    "marked AS (UPDATE recommendations AS r SET reward = v.reward, rewarded_at = v.updated_at "
+    "FROM v JOIN saved ON saved.user_id = v.user_id "
+    "WHERE r.message_id = v.mid AND r.rewarded_at IS NULL RETURNING r.message_id) "
+    "SELECT (SELECT array_agg(user_id) FROM saved), CASE WHEN (SELECT count(*) FROM saved) "
+    "<> (SELECT count(*) FROM marked) THEN CAST('qtune: a reward mark failed after its "
+    "table was saved; rolled back ' || (SELECT count(*) FROM marked) AS integer) END"
 )
 
 
-def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int]]) -> list[list[Any]]:
-    """Column arrays for _BATCH_WRITE from (user args, genre changed, reward, message id)."""
+def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int, str]]) -> list[list[Any]]:
+    """Column arrays for _BATCH_WRITE from (user args, genre changed, reward, message id,
+    row version read)."""
     writes = sorted(writes, key=lambda w: w[0][0])  # row locks in user id order
     users = [w[0] for w in writes]
     cols: list[list[Any]] = [list(c) for c in zip(*users, strict=True)]
@@ -180,9 +215,9 @@ def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int]]) -> list[
     return [
         *cols,
         [w[1] for w in writes],
+        [w[4] for w in writes],
         [w[3] for w in writes],
         [w[2] for w in writes],
-        [u[7] for u in users],  # rewarded_at = the user's updated_at (now)
     ]
 
 
@@ -256,6 +291,14 @@ class _Batcher:
                     fut.set_result(result)
 
 
+_STALE = object()  # a batch result: the user's row changed between the read and the write
+_MISSING = object()  # a batch result: the user has no row yet
+
+
+class _Stale(Exception):
+    """Raised inside a transaction: a row read as missing exists now; roll back, retry."""
+
+
 class _Held(Exception):
     """Raised inside a transaction: another holder's lease is live; roll back and wait."""
 
@@ -265,6 +308,7 @@ class _Held(Exception):
 
 
 _CONFLICTS = (
+    _Stale,
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
     asyncpg.UniqueViolationError,
@@ -344,7 +388,8 @@ def _raw_user(row: Sequence[Any], at: int = 0) -> UserRecord | None:
 
 
 def _user_args(rec: UserRecord, read: UserRecord | None = None) -> tuple[Any, ...]:
-    """The upsert's parameters; ``read`` is the record as read before the change."""
+    """The upsert's parameters; ``read`` is the record as read before the change (None:
+    the row was missing, so the upsert must not overwrite a row made since)."""
     st = rec.learner
     genre_changed = rec.current_genre != (read.current_genre if read is not None else None)
     return (
@@ -357,6 +402,7 @@ def _user_args(rec: UserRecord, read: UserRecord | None = None) -> tuple[Any, ..
         float(rec.created_at),
         float(rec.updated_at),
         genre_changed,
+        read is not None,
     )
 
 
@@ -427,6 +473,8 @@ class PostgresStorage(Storage):
         self._rewards: list[_Queued] = []  # rewards waiting for the next batch
         self._flushers: set[asyncio.Task[None]] = set()
         self._singles: set[asyncio.Task[None]] = set()
+        self._busy: set[int] = set()  # users in a reward batch in flight here
+        self.stale_writes = 0  # optimistic reward writes that found a newer row (retried)
         self._recs = _Batcher(self, self._rec_batch, lambda r: r.message_id)
         self._genres = _Batcher(self, self._genre_batch, lambda g: g[0])
 
@@ -588,13 +636,15 @@ class PostgresStorage(Storage):
                 raise StorageError(
                     f"the hold on user {user_id} expired before the simulation finished"
                 )
-            row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
+            sql = f"SELECT {_USER} FROM users WHERE user_id = $1 FOR UPDATE"
+            row = await conn.fetchrow(sql, user_id)
             read = None if row is None else _raw_user(row)
             seen = None if read is None else replace(read)  # fn may change it in place
             new, result = fn(read)
             if new is not None:
                 new.updated_at = time.time()
-                await conn.execute(_UPSERT_USER, *_user_args(new, seen))
+                if await conn.execute(_UPSERT_USER, *_user_args(new, seen)) == "INSERT 0 0":
+                    raise _Stale  # created meanwhile (/nowplaying): read it and start again
             return result
 
         return await self._op(op, user_id=user_id, wait_hold=True, holder=holder)
@@ -666,7 +716,12 @@ class PostgresStorage(Storage):
 
     async def _acquire(self, user_id: int, token: str) -> None:
         async def take(conn: asyncpg.Connection) -> str | None:
-            return await conn.fetchval(_ACQUIRE, user_id, token, self.hold_ttl)
+            holder = await conn.fetchval(_ACQUIRE, user_id, token, self.hold_ttl)
+            if holder == token:
+                # A new version of the user's row: an optimistic reward that read it before
+                # the lease existed fails its check, re-reads, and finds the lease.
+                await conn.execute(_TOUCH_USER, user_id)
+            return holder
 
         while True:
             if await self._op(take, user_id=user_id) == token:
@@ -731,20 +786,27 @@ class PostgresStorage(Storage):
 
     async def _flush(self) -> None:
         """Group commit, as SQLite's storage does: every reward queued while one batch
-        runs joins the next, so one transaction (4 round trips, one WAL flush) covers many
-        reactions. A batch holds at most one reward per user (the others wait for the
-        next one) and takes the users' locks in id order, so batches never deadlock."""
+        runs joins the next, so two round trips (a read, then one write statement that
+        is its own transaction: one WAL flush) cover many reactions. A batch holds at
+        most one reward per user, and a user in one batch of this process waits for the
+        next (so this process never races itself); another process's write to the same
+        user between the read and the write fails the optimistic check, and that reward
+        is read and stepped again. Batches take no locks, so they never deadlock."""
         while self._rewards:
             batch: list[_Queued] = []
             later: list[_Queued] = []
             users: set[int] = set()
             for q in self._rewards:
-                if q.user_id in users or len(batch) >= MAX_BATCH:
+                busy = q.user_id in users or q.user_id in self._busy
+                if busy or len(batch) >= MAX_BATCH:
                     later.append(q)
                 else:
                     users.add(q.user_id)
                     batch.append(q)
             self._rewards = later
+            if not batch:
+                return  # only users of batches in flight: their flushers take them next
+            self._busy |= users
             try:
                 results = await self._op(partial(self._reward_batch, batch), tx=False)
             except Exception as exc:
@@ -752,15 +814,22 @@ class PostgresStorage(Storage):
                     if not q.fut.done():
                         q.fut.set_exception(exc)
                 continue
+            finally:
+                self._busy -= users
+            retry: list[_Queued] = []
             for q, result in zip(batch, results, strict=True):
-                if isinstance(result, _Held):  # a /simulate holds the user: wait for it
-                    self._spawn_single(q)
+                if result is _STALE and q.stale < OPTIMISTIC_TRIES:
+                    q.stale += 1
+                    retry.append(q)
+                elif isinstance(result, _Held) or result is _STALE or result is _MISSING:
+                    self._spawn_single(q)  # waits for the hold / takes the user's lock
                 elif q.fut.done():
                     continue
                 elif isinstance(result, BaseException):
                     q.fut.set_exception(result)
                 else:
                     q.fut.set_result(result)
+            self._rewards[:0] = retry  # first in the next batch
 
     def _spawn_single(self, q: _Queued) -> None:
         async def run() -> None:
@@ -780,34 +849,32 @@ class PostgresStorage(Storage):
         task.add_done_callback(self._singles.discard)
 
     async def _reward_batch(self, batch: list[_Queued], conn: asyncpg.Connection) -> list[Any]:
-        """One transaction for the batch; per reward an outcome, an exception or _Held."""
-        ids = sorted({q.user_id for q in batch})
-        locks = ",".join(str(int(u)) for u in ids)
-        begin = (
-            f"BEGIN; SELECT pg_advisory_xact_lock(x) FROM unnest('{{{locks}}}'::bigint[]) "
-            "AS t(x) ORDER BY x"
+        """Read, step, write (optimistically, no transaction held open); per reward an
+        outcome, an exception, _Held, _STALE (write again) or _MISSING (no user row)."""
+        rows = await conn.fetch(
+            _BATCH_READ, [q.message_id for q in batch], [q.user_id for q in batch]
         )
-        async with _committed(conn, begin):
-            rows = await conn.fetch(
-                _BATCH_READ, [q.message_id for q in batch], [q.user_id for q in batch]
-            )
-            by_index = {row[0]: row for row in rows}
-            results: list[Any] = []
-            writes: list[tuple[tuple[Any, ...], bool, float, int]] = []
-            now = time.time()
-            for i, q in enumerate(batch, 1):
-                outcome = self._reward_outcome(by_index[i], q, now)
-                if isinstance(outcome, tuple):  # applied: write it
-                    result, args = outcome
-                    writes.append(args)
-                    results.append(result)
-                else:
-                    results.append(outcome)
-            if writes:
-                status = await conn.execute(_BATCH_WRITE, *_batch_args(writes))
-                if status != f"UPDATE {len(writes)}":  # cannot happen under the locks
-                    raise StorageError("a recommendation changed during its reward")
-            return results
+        by_index = {row[0]: row for row in rows}
+        results: list[Any] = []
+        writes: list[tuple[tuple[Any, ...], bool, float, int, str]] = []
+        written: list[int] = []  # indices of the rewards written
+        now = time.time()
+        for i, q in enumerate(batch):
+            outcome = self._reward_outcome(by_index[i + 1], q, now)
+            if isinstance(outcome, tuple):  # applied: write it
+                result, args = outcome
+                writes.append(args)
+                written.append(i)
+                results.append(result)
+            else:
+                results.append(outcome)
+        if writes:
+            saved = set(await conn.fetchval(_BATCH_WRITE, *_batch_args(writes)) or ())
+            for i in written:
+                if batch[i].user_id not in saved:
+                    results[i] = _STALE
+                    self.stale_writes += 1
+        return results
 
     def _reward_outcome(self, row: Sequence[Any], q: _Queued, now: float) -> Any:
         """What one reward of a batch does, from its row (the step runs here)."""
@@ -821,7 +888,9 @@ class PostgresStorage(Storage):
         if row[11] is not None:  # a /simulate holds the user: this one waits, alone
             return _Held(row[11])
         read = _raw_user(row, 12)
-        seen_genre = None if read is None else read.current_genre
+        if read is None:  # no row to check a version of: the locked path creates it
+            return _MISSING
+        seen_genre = read.current_genre
         try:
             reward, user, value = q.step(rec, read)
         except SkipReward as skip:
@@ -832,7 +901,8 @@ class PostgresStorage(Storage):
         args = _user_args(user)[:8]
         done = replace(rec, reward=float(reward), rewarded_at=now)
         changed = user.current_genre != seen_genre
-        return RewardOutcome("applied", done, value), (args, changed, float(reward), q.message_id)
+        write = (args, changed, float(reward), q.message_id, row[20])
+        return RewardOutcome("applied", done, value), write
 
     async def _apply_one(
         self, message_id: int, user_id: int, step: RewardStep[T]
@@ -861,8 +931,8 @@ class PostgresStorage(Storage):
             status = await conn.execute(
                 _REWARD_WRITE, *_user_args(user, seen), float(reward), now, message_id
             )
-            if status != "UPDATE 1":  # cannot happen under the lock; never reward twice
-                raise StorageError(f"recommendation {message_id} changed during its reward")
+            if status != "UPDATE 1":  # the user's row was created meanwhile: start again
+                raise _Stale
             done = Recommendation(
                 rec.message_id,
                 rec.user_id,
@@ -972,7 +1042,9 @@ class PostgresStorage(Storage):
     ) -> None:
         async def fn(conn: asyncpg.Connection) -> None:
             if users:
-                await conn.executemany(_UPSERT_USER, [(*_user_args(u)[:8], True) for u in users])
+                await conn.executemany(
+                    _UPSERT_USER, [(*_user_args(u)[:8], True, True) for u in users]
+                )
             if recs:
                 await conn.executemany(_UPSERT_REC, [_rec_args(r) for r in recs])
             if meta:

@@ -206,3 +206,46 @@ async def test_propensities_are_stored_on_postgres(storage: PostgresStorage) -> 
     assert out.status == "applied"
     [logged] = await storage.logged_rewards()
     assert (logged.message_id, logged.propensity, logged.reward) == (88_001, 0.125, 10.0)
+
+
+async def test_a_write_between_a_batchs_read_and_write_is_kept_and_the_reward_redone(
+    service: QTuneService, pg_url: str
+) -> None:
+    """The optimistic reward batch: another writer changes the user's row after the
+    batch read it. The batch's write must not overwrite that change (a lost update): it
+    finds a newer row version, reads again and applies the reward on top, once."""
+    await service.recommend(USER, "Pop")  # the user's row exists: the optimistic path
+    [mid] = await record_many(service, 1)
+    storage = service.storage
+    assert isinstance(storage, PostgresStorage)
+    before = await storage.get_user(USER)
+    assert before is not None
+    other = await asyncpg.connect(pg_url)
+    try:
+        await other.execute("BEGIN")
+        # Another process's write, not yet committed: the batch reads the old row, and
+        # its write waits for this row lock.
+        await other.execute("UPDATE users SET rewards = rewards + 100 WHERE user_id = $1", USER)
+        reward = asyncio.create_task(service.feedback(mid, USER, True))
+        for _ in range(1000):
+            await other.execute("SELECT pg_stat_clear_snapshot()")  # fresh in a transaction
+            waiting = await other.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'WITH v AS%'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == 1, "the batch's write waits for the other writer's row lock"
+        await other.execute("COMMIT")
+        result = await asyncio.wait_for(reward, 20)
+    finally:
+        await other.close()
+    assert result.applied
+    assert storage.stale_writes == 1
+    after = await storage.get_user(USER)
+    assert after is not None
+    assert after.rewards == before.rewards + 100 + 1  # the other write kept, the reward on top
+    assert int(after.learner.visits.sum()) == int(before.learner.visits.sum()) + 1
+    [rec] = await storage.recommendations_of(USER)
+    assert rec.reward == 10.0
