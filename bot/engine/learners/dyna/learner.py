@@ -3,26 +3,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
 from bot.engine.community import CommunityPrior
-from bot.engine.learners.base import Rewards
+from bot.engine.learners.base import Progress, Rewards
 from bot.engine.learners.dyna import scalar
 from bot.engine.learners.dyna.forgetting import (
-    DRIFT,
     REWARD_SUM,
     VISITS,
-    evidence_of_fall_scalar,
-    forget,
     fresh_memory,
     observe_batch,
 )
 from bot.engine.learners.dyna.params import DynaParams, RewardScale
-from bot.engine.learners.dyna.planning import backup, solve, solve_list
+from bot.engine.learners.dyna.planning import backup, solve
 from bot.engine.learners.dyna.posterior import (
     Posterior,
     draw_reward,
@@ -30,6 +28,7 @@ from bot.engine.learners.dyna.posterior import (
     posterior,
     sharpness,
 )
+from bot.engine.logs import TrainingLog
 from bot.engine.qlearning import (
     MEMORY_PLANES,
     BatchState,
@@ -38,8 +37,24 @@ from bot.engine.qlearning import (
     remap_state,
 )
 
+ChainKey = tuple[bytes, bytes, bytes, bytes | None, float]
+CHAIN_CACHE = 1024
+"""Listeners whose scalar model :class:`DynaLearner` keeps between steps."""
+
 NEW_EPSILON = 1.0
 """``epsilon`` of a new listener: it observes exploration and nothing is known yet."""
+
+
+def _chain_key(state: LearnerState) -> ChainKey:
+    """Everything a :class:`.scalar.Chain` is built from, as bytes (fast to compare)."""
+    memory = None if state.memory is None else state.memory.tobytes()
+    return (
+        state.q.tobytes(),
+        state.visits.tobytes(),
+        state.reward_sum.tobytes(),
+        memory,
+        float(state.epsilon),
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -67,7 +82,8 @@ class DynaLearner:
         # only reused for counts equal to the ones it was computed from, and replaced,
         # never mutated, so threads sharing the learner only cost each other misses).
         self._last: tuple[np.ndarray, np.ndarray, Posterior] | None = None
-        self._cols: scalar.Model | None = None  # the same for the scalar path
+        # The same for one listener: the scalar model and plan after its last step.
+        self._chains: OrderedDict[ChainKey, scalar.Chain] = OrderedDict()
 
     # --- one listener -------------------------------------------------------------
     uses_community_prior = True  # initial_state/init_batch take a CommunityPrior
@@ -127,30 +143,11 @@ class DynaLearner:
 
     def select(self, state: LearnerState, s: int, rng: np.random.Generator) -> int:
         # Only row s of the sampled Q is needed: r̃(s, ·) + γ·max Q(a, ·). Per cell, which
-        # model holds is drawn first, then only that model's Beta.
-        c = self._c
-        m = self._cols
-        visits, reward_sum = self._counts(state)
-        vis, rsum = visits.tolist(), reward_sum.tolist()
-        if m is None or m.visits != vis or m.reward_sum != rsum:
-            m = self._cols = scalar.model(vis, rsum, c)
-        sharp = c.sharpness * (1.0 + c.early * math.exp(-m.total / c.early_reactions))
-        gamma, low, span = self.params.gamma, c.low, c.span
-        beta = rng.beta
-        row = []
-        us = rng.random(len(m.cols)).tolist()
-        for u, col, q_next in zip(us, m.cols, state.q.tolist(), strict=True):
-            w, oa, ob = col.cells[s]
-            if u < w:
-                x = beta(sharp * oa, sharp * ob)
-            else:
-                x = beta(sharp * col.pool_a, sharp * col.pool_b)
-            row.append((low + span * x) + gamma * max(q_next))
-        best = max(row)
-        if row.count(best) == 1:
-            return row.index(best)
-        ties = [j for j, x in enumerate(row) if x == best]
-        return ties[int(rng.integers(len(ties)))]
+        # model holds is drawn first, then only that model's Beta (scalar.Chain.draw).
+        key, chain = self._chain(state)
+        a = chain.draw(s, rng)
+        self._keep(key, chain)
+        return a
 
     PROPENSITY_DRAWS = 512
 
@@ -174,51 +171,54 @@ class DynaLearner:
         return counts / counts.sum()
 
     def update(self, state: LearnerState, s: int, a: int, r: float, s_next: int) -> float:
-        memory = state.memory
-        if memory is None:
-            memory = state.memory = fresh_memory(state.visits, state.reward_sum)
-        vis, rsum = memory[VISITS].tolist(), memory[REWARD_SUM].tolist()
-        c = self._c
-        old = self._cols
-        if old is None or old.visits != vis or old.reward_sum != rsum:
-            old = scalar.model(vis, rsum, c)
-        changed = self._detect(memory, s, a, r)
-        if changed:
-            vis, rsum = memory[VISITS].tolist(), memory[REWARD_SUM].tolist()
-        q = state.q.tolist()
-        gamma = self.params.gamma
-        row = q[s]
-        q_sa = row[a]
-        explored = q_sa < max(row)
-        td = r + gamma * max(q[s_next]) - q_sa
+        _, chain = self._chain(state)
+        td, _ = chain.observe(s, a, r, s_next)
         state.visits[s, a] += 1
         state.reward_sum[s, a] += r
-        row[a] = q_sa + td / float(state.visits[s, a])
-        vis[s][a] += 1.0
-        rsum[s][a] += r
-        memory[VISITS, s, a] = vis[s][a]
-        memory[REWARD_SUM, s, a] = rsum[s][a]
-        m = scalar.model(vis, rsum, c) if changed else scalar.model_step(old, vis, rsum, a, c)
-        self._cols = m
-        state.q.flat[:] = solve_list(q, m.r_hat, gamma)
-        rate = self.params.explore_rate
-        state.epsilon = (1.0 - rate) * state.epsilon + rate * explored
+        chain.write(state)
+        self._keep(_chain_key(state), chain)
         return float(td)
 
-    def _detect(self, memory: np.ndarray, s: int, a: int, r: float) -> bool:
-        """Advance cell (s, a)'s change statistic; on a change forget, and say so."""
-        cfg, c = self.params.change, self._c
-        v = float(memory[VISITS, s, a])
-        succ = min(max((float(memory[REWARD_SUM, s, a]) - v * c.low) / c.span, 0.0), v)
-        x = min(max((r - c.low) / c.span, 0.0), 1.0)
-        drift = memory[DRIFT, s, a] + evidence_of_fall_scalar(1.0 + succ, 1.0 + v - succ, x, cfg)
-        if drift > cfg.threshold:
-            part = memory[np.newaxis]
-            forget(part, np.array([a]), cfg)
-            memory[...] = part[0]
-            return True
-        memory[DRIFT, s, a] = max(0.0, drift)
-        return False
+    def run_chain_fast(
+        self,
+        state: LearnerState,
+        probs: np.ndarray,
+        s: int,
+        episodes: int,
+        rng: np.random.Generator,
+        genres: tuple[str, ...],
+        progress: Progress,
+    ) -> TrainingLog | None:
+        """The generic chain of select and update, fused (:func:`.scalar.run_chain`):
+        the same tables and picks, without the per-step round trip through numpy."""
+        cls = type(self)
+        if cls.select is not DynaLearner.select or cls.update is not DynaLearner.update:
+            return None  # a subclass's own rule must run
+        _, chain = self._chain(state)
+        log = scalar.run_chain(chain, state, probs, s, episodes, rng, genres, progress)
+        self._keep(_chain_key(state), chain)
+        return log
+
+    def _chain(self, state: LearnerState) -> tuple[ChainKey, scalar.Chain]:
+        """The listener's :class:`.scalar.Chain`: the cached one if it was left by a step
+        on exactly this state's contents, else one built from the state.
+
+        The cache is keyed by content, not by listener, so it is never stale: a state
+        loaded after another process changed it has other contents. It holds the last
+        ``CHAIN_CACHE`` states (interleaved listeners in the bot); a chain is taken out
+        while in use, so threads sharing the learner never share one.
+        """
+        key = _chain_key(state)
+        chain = self._chains.pop(key, None)
+        if chain is None:
+            chain = scalar.Chain.of(state, self._c, self.params)
+        return key, chain
+
+    def _keep(self, key: ChainKey, chain: scalar.Chain) -> None:
+        self._chains[key] = chain
+        if len(self._chains) > CHAIN_CACHE:
+            with contextlib.suppress(KeyError):  # emptied by another thread meanwhile
+                self._chains.popitem(last=False)
 
     # --- many listeners -----------------------------------------------------------
     def init_batch(

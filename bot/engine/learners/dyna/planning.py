@@ -7,8 +7,9 @@ the genres. :func:`solve` runs on arrays (one table or a users axis);
 
 from __future__ import annotations
 
+import functools
 from operator import add
-from typing import cast
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,56 +62,131 @@ def value_iterate(q: np.ndarray, r: np.ndarray, gamma: float, tol: float = 1e-13
     return q
 
 
-def evaluate(pi: list[int], r_pi: list[float], gamma: float) -> list[float]:
-    """V of the policy s → π(s): V(s) = r_π(s) + γ·V(π(s)), on its functional graph.
+@functools.lru_cache(maxsize=4096)
+def evaluation_order(pi: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    """The order in which :func:`evaluate` solves V for the policy s → π(s).
 
-    Following s → π(s) → … ends on a cycle c_0 … c_{L−1}; there
-    V(c_0) = Σ_k γ^k r_π(c_k) / (1 − γ^L), and the rest follows backwards.
+    Following s → π(s) → … ends on a cycle; the result is the cycles (each from the
+    node where the walk closed it) and then the other nodes, each after its successor.
+    A listener's policy rarely changes, so the walk is done once per policy.
     """
     n = len(pi)
-    v: list[float | None] = [None] * n
+    done = [False] * n
+    cycles: list[tuple[int, ...]] = []
+    tail: list[int] = []
     for start in range(n):
-        if v[start] is not None:
-            continue
         path: list[int] = []
         on_path: dict[int, int] = {}
         x = start
-        while v[x] is None and x not in on_path:
+        while not done[x] and x not in on_path:
             on_path[x] = len(path)
             path.append(x)
             x = pi[x]
-        if v[x] is None:  # closed a new cycle: path[on_path[x]:]
-            cycle = path[on_path[x] :]
+        if not done[x]:  # closed a new cycle: path[on_path[x]:]
+            cycles.append(tuple(path[on_path[x] :]))
             del path[on_path[x] :]
-            total, g = 0.0, 1.0
-            for c in cycle:
-                total += g * r_pi[c]
-                g *= gamma
-            value = v[x] = total / (1.0 - g)
-            for c in reversed(cycle[1:]):
-                value = v[c] = r_pi[c] + gamma * value
-        value = cast(float, v[x])  # solved: on a cycle closed above, or an earlier path
+            for c in cycles[-1]:
+                done[c] = True
         for c in reversed(path):
+            tail.append(c)
+            done[c] = True
+    return tuple(cycles), tuple(tail)
+
+
+def evaluate(pi: list[int], r_pi: list[float], gamma: float) -> list[float]:
+    """V of the policy s → π(s): V(s) = r_π(s) + γ·V(π(s)), on its functional graph.
+
+    On a cycle c_0 … c_{L−1}, V(c_0) = Σ_k γ^k r_π(c_k) / (1 − γ^L), and the rest
+    follows backwards (:func:`evaluation_order`).
+    """
+    cycles, tail = evaluation_order(tuple(pi))
+    v = [0.0] * len(pi)
+    for cycle in cycles:
+        total, g = 0.0, 1.0
+        for c in cycle:
+            total += g * r_pi[c]
+            g *= gamma
+        value = v[cycle[0]] = total / (1.0 - g)
+        for c in reversed(cycle[1:]):
             value = v[c] = r_pi[c] + gamma * value
-    return v  # type: ignore[return-value]
+    for x in tail:
+        v[x] = r_pi[x] + gamma * v[pi[x]]
+    return v
 
 
-def solve_list(q: list[list[float]], r_hat: list[float], gamma: float) -> list[float]:
-    """:func:`solve` for one n×n list table: row-major r̂ and result, warm-started by q."""
-    n = len(q)
-    rows = [r_hat[i : i + n] for i in range(0, n * n, n)]
-    pi = [row.index(max(row)) for row in q]
+class Plan(NamedTuple):
+    """The solved table of one listener on lists: policy, values and Q = r̂ + γ·V."""
+
+    pi: list[int]  # greedy policy, s → π(s)
+    v: list[float]  # V of π
+    gv: list[float]  # γ·V
+    q: list[list[float]]  # Q(s, ·) = r̂(s, ·) + γ·V, row by row
+    g_max: list[float]  # γ·max Q(s, ·): what a choice that moves to s adds
+
+
+def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
+    """Policy iteration on the n×n r̂ ``rows`` from the policy ``pi`` (changed in place).
+
+    A row switches only for a gain above ``SOLVE_TOL`` (no cycling on ties); should it
+    not settle within ``SOLVE_MAX_ITER`` rounds, value iteration finishes the job.
+    """
     for _ in range(SOLVE_MAX_ITER):
         v = evaluate(pi, [row[p] for row, p in zip(rows, pi, strict=True)], gamma)
         gv = [gamma * x for x in v]
         stable = True
+        q = []
+        g_max = []
         for s, row in enumerate(rows):
             qs = list(map(add, row, gv))
             best = max(qs)
             if best - qs[pi[s]] > SOLVE_TOL * (1.0 + abs(v[s])):
                 pi[s] = qs.index(best)
                 stable = False
+            q.append(qs)
+            g_max.append(gamma * best)
         if stable:
-            return list(map(add, r_hat, gv * n))
-    r = np.reshape(r_hat, (n, n))
-    return value_iterate(r + gamma * np.asarray(v), r, gamma).ravel().tolist()
+            return Plan(pi, v, gv, q, g_max)
+    r = np.array(rows)
+    qa = value_iterate(r + gamma * np.asarray(v), r, gamma)
+    v = qa.max(axis=1).tolist()
+    pi[:] = qa.argmax(axis=1).tolist()
+    gv = [gamma * x for x in v]
+    q = [list(map(add, row, gv)) for row in rows]
+    return Plan(pi, v, gv, q, [gamma * max(qs) for qs in q])
+
+
+def replan(plan: Plan, rows: list[list[float]], a: int, gamma: float) -> Plan:
+    """``plan`` after column ``a`` of ``rows`` changed: the same result as :func:`improve`.
+
+    When no state's policy moves to a, r_π and so V are unchanged; then only Q(·, a)
+    changed and the policy stays exactly when no Q(s, a) gains on Q(s, π(s)) by more
+    than the tolerance :func:`improve` uses. That is the common case of a reaction to
+    an exploratory suggestion; otherwise the table is solved again from the policy.
+    """
+    pi = plan.pi
+    if a in pi:
+        return improve(rows, pi, gamma)
+    v, gv, q, g_max = plan.v, plan.gv, plan.q, plan.g_max
+    ga = gv[a]
+    for s, row in enumerate(rows):
+        p = pi[s]
+        qs = q[s]
+        x = row[a] + ga
+        if x - qs[p] > SOLVE_TOL * (1.0 + abs(v[s])):
+            return improve(rows, pi, gamma)
+        old = qs[a]
+        qs[a] = x
+        if x > old:
+            if gamma * x > g_max[s]:
+                g_max[s] = gamma * max(qs)
+        elif gamma * old >= g_max[s]:
+            g_max[s] = gamma * max(qs)
+    return plan
+
+
+def solve_list(q: list[list[float]], r_hat: list[float], gamma: float) -> list[float]:
+    """:func:`solve` for one n×n list table: row-major r̂ and result, warm-started by q."""
+    n = len(q)
+    rows = [r_hat[i : i + n] for i in range(0, n * n, n)]
+    plan = improve(rows, [row.index(max(row)) for row in q], gamma)
+    return [x for qs in plan.q for x in qs]

@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from bot.engine.learners.dyna import planning
+from bot.engine.learners.dyna.forgetting import (
+    DRIFT,
+    REWARD_SUM,
+    VISITS,
+    evidence_of_fall_scalar,
+    forget,
+)
 from bot.engine.learners.dyna.params import DynaParams, RewardScale
 from bot.engine.learners.dyna.posterior import Posterior
+from bot.engine.listeners import REWARDS
+from bot.engine.logs import TrainingLog, chain_log
+from bot.engine.qlearning import MEMORY_PLANES, LearnerState
+
+if TYPE_CHECKING:
+    from bot.engine.learners.base import Progress
 
 
 class Consts(NamedTuple):
@@ -53,6 +66,12 @@ def consts(params: DynaParams, scale: RewardScale) -> Consts:
     )
 
 
+Evidence = tuple[float, float, float, float]
+"""Per seen cell, what stays while only its own count moves: k·m and k·(1 − m) of the
+pool without it, the log-Beta terms of that pool and of the own-taste prior, and
+log Γ(k + visits)."""
+
+
 class Column(NamedTuple):
     """The posterior of one genre's column (suggestion a, every current genre s)."""
 
@@ -60,16 +79,24 @@ class Column(NamedTuple):
     pool_b: float
     cells: list[tuple[float, float, float]]  # per s: (own_weight, own_a, own_b)
     r_hat: list[float]  # per s: posterior mean reward, in reward units
+    parts: list[Evidence | None]  # per s, for the next update of this column (None: unseen)
 
 
 def column(
-    vis: Sequence[int],
+    vis: Sequence[float],
     rsum: Sequence[float],
     c: Consts,
+    old: Column | None = None,
+    changed: int = -1,
     lg: Callable[[float], float] = math.lgamma,
     exp: Callable[[float], float] = math.exp,
 ) -> Column:
-    """:func:`.posterior.posterior` and the mean reward of one column, on floats."""
+    """:func:`.posterior.posterior` and the mean reward of one column, on floats.
+
+    ``old`` is this column before one more reaction in cell ``changed`` (the counts of
+    every other cell equal): that cell's pool-without-it is the same, so only its own
+    terms are recomputed, and the other cells keep their log Γ(k + visits).
+    """
     low, span, k = c.low, c.span, c.k
     succ = []
     ssum = 0.0
@@ -91,28 +118,38 @@ def column(
     # z = log evidence(pool) − log evidence(own) − prior log-odds, per cell (posterior())
     z0 = lg(pa) + lg(pb) - lg(pa + pb) - c.lg_k - c.logit
     unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # no data: both models are the pool
+    before = old.parts if old is not None else [None] * len(succ)
     cells = []
     r_hat = []
-    for v, x in zip(vis, succ, strict=True):
+    parts: list[Evidence | None] = []
+    for i, (v, x, prev) in enumerate(zip(vis, succ, before, strict=True)):
         if v:
             f = v - x
-            ea = pa - x  # the pool without this cell's own data
-            eb = pb - f
-            t = ea + eb
-            m = ea / t
-            km = k * m
-            kn = k * (1.0 - m)
+            kv = k + v
+            if prev is not None and i == changed:
+                km, kn, e, _ = prev
+                lg_kv = lg(kv)
+            else:
+                ea = pa - x  # the pool without this cell's own data
+                eb = pb - f
+                t = ea + eb
+                m = ea / t
+                km = k * m
+                kn = k * (1.0 - m)
+                e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
+                lg_kv = lg(kv) if prev is None else prev[3]
             oa = km + x
             ob = kn + f
-            kv = k + v
-            z = z0 - lg(ea) - lg(eb) + lg(t) - lg(oa) - lg(ob) + lg(kv) + lg(km) + lg(kn)
+            z = z0 + e - lg(oa) - lg(ob) + lg_kv
             w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
             cells.append((w, oa, ob))
             r_hat.append(low + span * (pm + w * (oa / kv - pm)))
+            parts.append((km, kn, e, lg_kv))
         else:
             cells.append(unseen)
             r_hat.append(r_pool)
-    return Column(pa, pb, cells, r_hat)
+            parts.append(None)
+    return Column(pa, pb, cells, r_hat, parts)
 
 
 class Model(NamedTuple):
@@ -135,19 +172,6 @@ def model(vis: list[list[int]], rsum: list[list[float]], c: Consts) -> Model:
     return Model(vis, rsum, sum(map(sum, vis)), cols, r_hat)
 
 
-def model_step(
-    old: Model, vis: list[list[int]], rsum: list[list[float]], a: int, c: Consts
-) -> Model:
-    """``old`` after one reaction at column ``a`` (``vis``, ``rsum`` already counted)."""
-    get = itemgetter(a)
-    col = column(list(map(get, vis)), list(map(get, rsum)), c)
-    cols = old.cols.copy()
-    cols[a] = col
-    r_hat = old.r_hat.copy()
-    r_hat[a :: len(cols)] = col.r_hat
-    return Model(vis, rsum, old.total + 1, cols, r_hat)
-
-
 def scalar_posterior(
     visits: np.ndarray, reward_sum: np.ndarray, params: DynaParams, scale: RewardScale
 ) -> tuple[Posterior, np.ndarray]:
@@ -162,3 +186,202 @@ def scalar_posterior(
         own_weight=cells[..., 0],
     )
     return post, np.array(m.r_hat).reshape(len(m.cols), -1)
+
+
+class Chain:
+    """One listener's model and its solved table on plain lists, kept between steps.
+
+    What :meth:`DynaLearner.select`/``update`` and the fused chain run on, so both run
+    exactly the same code (and consume the Generator the same way). Built from a
+    :class:`LearnerState` (:meth:`of`), it keeps what the next step needs: the working
+    counts column by column, each column's posterior, the plan (policy, values, Q) and
+    the Thompson draw's sharpness; :meth:`write` puts it back into the state. An update
+    at (s, a) recomputes column a's posterior only and re-solves only when column a
+    can change the policy (:func:`.planning.replan`).
+    """
+
+    __slots__ = (
+        "c",
+        "cfg",
+        "cols",
+        "counts",
+        "eps",
+        "gamma",
+        "n",
+        "plan",
+        "planned",
+        "rate",
+        "rows",
+        "total",
+    )
+
+    def __init__(
+        self,
+        counts: list[list[list[float]]],
+        q: list[list[float]],
+        epsilon: float,
+        c: Consts,
+        params: DynaParams,
+    ) -> None:
+        """``counts`` is the working memory by column: [plane][a][s] (visits, reward sum,
+        change statistic); ``q`` the state's table, which holds until the first update."""
+        self.c, self.cfg = c, params.change
+        self.gamma, self.rate = params.gamma, params.explore_rate
+        self.n = len(q)
+        self.counts = counts
+        self.eps = epsilon
+        self._model()
+        # Until the first update the state's own table holds (it need not be planned);
+        # its greedy policy is where that update's solve starts.
+        pi = [row.index(max(row)) for row in q]
+        self.plan = planning.Plan(pi, [], [], q, [self.gamma * max(row) for row in q])
+        self.planned = False
+
+    @classmethod
+    def of(cls, state: LearnerState, c: Consts, params: DynaParams) -> Chain:
+        if state.memory is None:
+            counts = [state.visits.T.tolist(), state.reward_sum.T.tolist()]
+            counts.append([[0.0] * len(counts[0]) for _ in counts[0]])
+        else:
+            counts = state.memory[[VISITS, REWARD_SUM, DRIFT]].transpose(0, 2, 1).tolist()
+        return cls(counts, state.q.tolist(), float(state.epsilon), c, params)
+
+    def _model(self) -> None:
+        """Every column's posterior from the counts (at the start and after forgetting)."""
+        c = self.c
+        vt, rt = self.counts[0], self.counts[1]
+        self.cols = [column(v, r, c) for v, r in zip(vt, rt, strict=True)]
+        self.rows = [list(x) for x in zip(*(col.r_hat for col in self.cols), strict=True)]
+        self.total = sum(map(sum, vt))
+
+    def draw(self, s: int, rng: np.random.Generator) -> int:
+        """The sharpened Thompson choice from ``s``: per genre a, which model holds for
+        cell (s, a) (one uniform each, drawn first), then one Beta draw of that model's
+        reward; the best r̃(s, a) + γ·max Q(a, ·) wins, ties broken at random."""
+        c = self.c
+        sharp = c.sharpness * (1.0 + c.early * math.exp(-self.total / c.early_reactions))
+        low, span = c.low, c.span
+        beta = rng.beta
+        row = []
+        us = rng.random(self.n).tolist()
+        for u, col, g in zip(us, self.cols, self.plan.g_max, strict=True):
+            w, oa, ob = col.cells[s]
+            if u < w:
+                x = beta(sharp * oa, sharp * ob)
+            else:
+                x = beta(sharp * col.pool_a, sharp * col.pool_b)
+            row.append((low + span * x) + g)
+        best = max(row)
+        if row.count(best) == 1:
+            return row.index(best)
+        ties = [j for j, x in enumerate(row) if x == best]
+        return ties[int(rng.integers(len(ties)))]
+
+    def observe(self, s: int, a: int, r: float, s_next: int) -> tuple[float, bool]:
+        """One reaction: test column a's cell for a change of taste (forgetting on one),
+        count it, recompute column a and re-plan. Returns the TD error of the table
+        before the step and whether a was exploratory (below the best Q(s, ·))."""
+        plan = self.plan
+        q_row = plan.q[s]
+        q_sa = q_row[a]
+        explored = q_sa < max(q_row)
+        td = r + plan.g_max[s_next] - q_sa
+        if self._detect(s, a, r):
+            self._forget(a)
+        vt, rt = self.counts[0], self.counts[1]
+        vt[a][s] += 1.0
+        rt[a][s] += r
+        col = self.cols[a] = column(vt[a], rt[a], self.c, self.cols[a], s)
+        for row, x in zip(self.rows, col.r_hat, strict=True):
+            row[a] = x
+        if self.planned:
+            self.total += 1.0
+            self.plan = planning.replan(plan, self.rows, a, self.gamma)
+        else:
+            self.total = sum(map(sum, vt))
+            self.plan = planning.improve(self.rows, plan.pi, self.gamma)
+            self.planned = True
+        rate = self.rate
+        self.eps = (1.0 - rate) * self.eps + rate * explored
+        return td, explored
+
+    def _detect(self, s: int, a: int, r: float) -> bool:
+        """Advance cell (s, a)'s change statistic (:mod:`..forgetting`); True on a change."""
+        cfg, c = self.cfg, self.c
+        v = self.counts[0][a][s]
+        succ = min(max((self.counts[1][a][s] - v * c.low) / c.span, 0.0), v)
+        x = min(max((r - c.low) / c.span, 0.0), 1.0)
+        dt = self.counts[2][a]
+        drift = dt[s] + evidence_of_fall_scalar(1.0 + succ, 1.0 + v - succ, x, cfg)
+        if drift > cfg.threshold:
+            return True
+        dt[s] = max(0.0, drift)
+        return False
+
+    def _forget(self, a: int) -> None:
+        """A change in genre a: :func:`..forgetting.forget` on the counts, then the model
+        of the rest anew (rare, so done on arrays)."""
+        part = np.array(self.counts).transpose(0, 2, 1)[np.newaxis].copy()
+        forget(part, np.array([a]), self.cfg)
+        self.counts[:] = part[0].transpose(0, 2, 1).tolist()
+        self._model()
+        self.planned = False  # every column moved: solve afresh (from the current policy)
+
+    def write(self, state: LearnerState) -> None:
+        """Put the working memory, the table and ``epsilon`` into ``state`` (the history
+        ``visits``/``reward_sum`` is the caller's)."""
+        n = self.n
+        if state.memory is None:
+            state.memory = np.zeros((MEMORY_PLANES, n, n))
+        state.memory[[VISITS, REWARD_SUM, DRIFT]] = np.array(self.counts).transpose(0, 2, 1)
+        state.q[...] = self.plan.q
+        state.epsilon = self.eps
+
+
+PROGRESS_EVERY = 1024
+"""Steps between progress calls of :func:`run_chain` (as the generic loop)."""
+
+
+def run_chain(
+    chain: Chain,
+    state: LearnerState,
+    probs: np.ndarray,
+    s: int,
+    episodes: int,
+    rng: np.random.Generator,
+    genres: tuple[str, ...],
+    progress: Progress,
+) -> TrainingLog:
+    """:func:`bot.engine.training.run_chain`'s generic loop for ``dyna``, fused.
+
+    The same calls on the same :class:`Chain` as ``select`` and ``update``, and the
+    reward drawn as :func:`~bot.engine.listeners.sample_reward` does, so the Generator is
+    consumed exactly as in the generic loop and the tables and picks are identical; what
+    it saves is the state's round trip through numpy on every step.
+    """
+    cut0 = probs[:, :, 0].tolist()
+    cut1 = (probs[:, :, 0] + probs[:, :, 1]).tolist()
+    r_skip, r_brief, r_enjoy = (float(x) for x in REWARDS)
+    draw, observe, uniform = chain.draw, chain.observe, rng.random
+    start = s
+    actions: list[int] = []
+    rewards: list[float] = []
+    epsilons: list[float] = []
+    explored: list[bool] = []
+    for t in range(1, episodes + 1):
+        a = draw(s, rng)
+        u = uniform()
+        r = r_skip if u < cut0[s][a] else (r_brief if u < cut1[s][a] else r_enjoy)
+        epsilons.append(chain.eps)
+        explored.append(observe(s, a, r, a)[1])
+        actions.append(a)
+        rewards.append(r)
+        s = a
+        if t % PROGRESS_EVERY == 0:
+            progress(t)
+    progress(episodes)
+    if episodes:
+        chain.write(state)
+    log = chain_log(state, start, actions, rewards, epsilons, genres)
+    log.explored = np.array(explored, dtype=bool)
+    return log
