@@ -20,11 +20,12 @@ from bot.engine.learners.dyna.forgetting import (
     observe_batch,
 )
 from bot.engine.learners.dyna.params import DynaParams, RewardScale
-from bot.engine.learners.dyna.planning import backup, solve
+from bot.engine.learners.dyna.planning import solve
 from bot.engine.learners.dyna.posterior import (
     Posterior,
-    draw_reward,
+    draw_row,
     mean_reward,
+    pick_best,
     posterior,
     sharpness,
 )
@@ -33,7 +34,6 @@ from bot.engine.qlearning import (
     MEMORY_PLANES,
     BatchState,
     LearnerState,
-    greedy_batch,
     remap_state,
 )
 
@@ -253,9 +253,8 @@ class DynaLearner:
     def select_batch(self, bs: BatchState, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         visits, reward_sum = self._batch_counts(bs)
         post = self._posterior(visits, reward_sum)
-        r_tilde = draw_reward(post, visits, self.params, self.scale, rng)
-        q = backup(bs.q, r_tilde, self.params.gamma)
-        return greedy_batch(q[np.arange(q.shape[0]), s], rng)
+        r_row = draw_row(post, visits, s, self.params, self.scale, rng)
+        return pick_best(r_row + self.params.gamma * bs.q.max(axis=-1), rng)
 
     def update_batch(
         self, bs: BatchState, s: np.ndarray, a: np.ndarray, r: np.ndarray, s_next: np.ndarray

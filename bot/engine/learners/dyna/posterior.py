@@ -109,17 +109,38 @@ def sharpness(visits: np.ndarray, params: DynaParams) -> np.ndarray:
     return params.sharpness * (1.0 + early)
 
 
-def draw_reward(
+def draw_row(
     post: Posterior,
     visits: np.ndarray,
+    s: np.ndarray,
     params: DynaParams,
     scale: RewardScale,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """One sharpened draw of r(s, a): which model holds per cell, then its Beta."""
+    """One sharpened draw of r(s_u, ·) per listener u, shape (U, n): per cell which model
+    holds (U·n uniforms first), then one Beta draw of that model's reward.
+
+    Row s is all a choice from s needs. The Generator is consumed as
+    :meth:`.scalar.Chain.draw` does for each listener in turn (for one listener: the
+    same numbers), so the array path and the scalar path can be checked pick by pick.
+    """
+    idx = np.arange(s.shape[0])
     c = sharpness(visits, params)
-    pooled = rng.beta(c * post.pool_a, c * post.pool_b)[..., np.newaxis, :]
-    c2 = c[..., np.newaxis]
-    own = rng.beta(c2 * post.own_a, c2 * post.own_b)
-    x = np.where(rng.random(own.shape) < post.own_weight, own, pooled)
-    return scale.low + scale.span * x
+    own = (
+        rng.random(post.own_weight.shape[:-2] + post.own_weight.shape[-1:])
+        < (post.own_weight[idx, s])
+    )
+    a = np.where(own, post.own_a[idx, s], post.pool_a)
+    b = np.where(own, post.own_b[idx, s], post.pool_b)
+    return scale.low + scale.span * rng.beta(c * a, c * b)
+
+
+def pick_best(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row-wise argmax of (U, n), ties broken at random as :meth:`.scalar.Chain.draw`
+    does (one ``integers`` draw per tied row, none otherwise)."""
+    pick = rows.argmax(axis=1)
+    best = rows == rows[np.arange(rows.shape[0]), pick][:, np.newaxis]
+    for u in np.flatnonzero(best.sum(axis=1) > 1):
+        ties = np.flatnonzero(best[u])
+        pick[u] = ties[int(rng.integers(ties.size))]
+    return pick
