@@ -9,7 +9,7 @@ a column's posterior depends on nothing else, so only that column is recomputed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -79,38 +79,45 @@ class Column(NamedTuple):
     pool_b: float
     cells: list[tuple[float, float, float]]  # per s: (own_weight, own_a, own_b)
     r_hat: list[float]  # per s: posterior mean reward, in reward units
-    parts: list[Evidence | None]  # per s, for the next update of this column (None: unseen)
+    succ: list[float]  # per s: the cell's rescaled reward total (its Beta successes)
+    parts: list[Evidence | None]  # per s, for the next update (None: no data)
 
 
-def column(
-    vis: Sequence[float],
-    rsum: Sequence[float],
-    c: Consts,
-    old: Column | None = None,
-    changed: int = -1,
-    lg: Callable[[float], float] = math.lgamma,
-    exp: Callable[[float], float] = math.exp,
+def successes(v: float, r: float, low: float, span: float) -> float:
+    """A cell's total reward rescaled to [0, 1] per reaction: its fractional successes."""
+    if not v:
+        return 0.0
+    x = (r - v * low) / span
+    return 0.0 if x < 0.0 else (v + 0.0 if x > v else x)
+
+
+def column(vis: Sequence[float], rsum: Sequence[float], c: Consts) -> Column:
+    """:func:`.posterior.posterior` and the mean reward of one column, on floats."""
+    succ = [successes(v, r, c.low, c.span) for v, r in zip(vis, rsum, strict=True)]
+    return _column(vis, succ, c, [None] * len(succ), -1)
+
+
+def column_after(
+    old: Column, vis: Sequence[float], rsum: Sequence[float], s: int, c: Consts
 ) -> Column:
-    """:func:`.posterior.posterior` and the mean reward of one column, on floats.
+    """:func:`column` after one more reaction in cell ``s`` of ``old`` (the counts of
+    every other cell equal). Cell s's pool-without-it is unchanged, so only its own
+    terms are recomputed; the other cells keep their successes and log Γ(k + visits)."""
+    succ = old.succ.copy()
+    succ[s] = successes(vis[s], rsum[s], c.low, c.span)
+    return _column(vis, succ, c, old.parts, s)
 
-    ``old`` is this column before one more reaction in cell ``changed`` (the counts of
-    every other cell equal): that cell's pool-without-it is the same, so only its own
-    terms are recomputed, and the other cells keep their log Γ(k + visits).
-    """
+
+def _column(
+    vis: Sequence[float],
+    succ: list[float],
+    c: Consts,
+    before: Sequence[Evidence | None],
+    changed: int,
+) -> Column:
+    lg, exp = math.lgamma, math.exp
     low, span, k = c.low, c.span, c.k
-    succ = []
-    ssum = 0.0
-    for v, r in zip(vis, rsum, strict=True):
-        if v:
-            x = (r - v * low) / span
-            if x < 0.0:
-                x = 0.0
-            elif x > v:
-                x = v + 0.0
-            ssum += x
-        else:
-            x = 0.0
-        succ.append(x)
+    ssum = sum(succ)
     pa = c.a0 + ssum
     pb = c.b0 + (sum(vis) - ssum)
     pm = pa / (pa + pb)
@@ -118,38 +125,36 @@ def column(
     # z = log evidence(pool) − log evidence(own) − prior log-odds, per cell (posterior())
     z0 = lg(pa) + lg(pb) - lg(pa + pb) - c.lg_k - c.logit
     unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # no data: both models are the pool
-    before = old.parts if old is not None else [None] * len(succ)
     cells = []
     r_hat = []
     parts: list[Evidence | None] = []
     for i, (v, x, prev) in enumerate(zip(vis, succ, before, strict=True)):
-        if v:
-            f = v - x
-            kv = k + v
-            if prev is not None and i == changed:
-                km, kn, e, _ = prev
-                lg_kv = lg(kv)
-            else:
-                ea = pa - x  # the pool without this cell's own data
-                eb = pb - f
-                t = ea + eb
-                m = ea / t
-                km = k * m
-                kn = k * (1.0 - m)
-                e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
-                lg_kv = lg(kv) if prev is None else prev[3]
-            oa = km + x
-            ob = kn + f
-            z = z0 + e - lg(oa) - lg(ob) + lg_kv
-            w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
-            cells.append((w, oa, ob))
-            r_hat.append(low + span * (pm + w * (oa / kv - pm)))
-            parts.append((km, kn, e, lg_kv))
-        else:
+        if not v:
             cells.append(unseen)
             r_hat.append(r_pool)
             parts.append(None)
-    return Column(pa, pb, cells, r_hat, parts)
+            continue
+        f = v - x
+        kv = k + v
+        if prev is None or i != changed:  # the pool without this cell's data moved
+            ea = pa - x
+            eb = pb - f
+            t = ea + eb
+            m = ea / t
+            km = k * m
+            kn = k * (1.0 - m)
+            e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
+        else:
+            km, kn, e = prev[0], prev[1], prev[2]
+        lg_kv = lg(kv) if prev is None or i == changed else prev[3]
+        oa = km + x
+        ob = kn + f
+        z = z0 + e - lg(oa) - lg(ob) + lg_kv
+        w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
+        cells.append((w, oa, ob))
+        r_hat.append(low + span * (pm + w * (oa / kv - pm)))
+        parts.append((km, kn, e, lg_kv))
+    return Column(pa, pb, cells, r_hat, succ, parts)
 
 
 class Model(NamedTuple):
@@ -291,7 +296,7 @@ class Chain:
         vt, rt = self.counts[0], self.counts[1]
         vt[a][s] += 1.0
         rt[a][s] += r
-        col = self.cols[a] = column(vt[a], rt[a], self.c, self.cols[a], s)
+        col = self.cols[a] = column_after(self.cols[a], vt[a], rt[a], s, self.c)
         for row, x in zip(self.rows, col.r_hat, strict=True):
             row[a] = x
         if self.planned:
