@@ -85,6 +85,10 @@ class DynaLearner:
         # The same for one listener: the scalar model and plan after its last step.
         self._chains: OrderedDict[ChainKey, scalar.Chain] = OrderedDict()
 
+    def __getstate__(self) -> dict[str, object]:
+        """The caches stay behind when the learner is sent to a worker process."""
+        return {**self.__dict__, "_last": None, "_chains": OrderedDict()}
+
     # --- one listener -------------------------------------------------------------
     uses_community_prior = True  # initial_state/init_batch take a CommunityPrior
 

@@ -3,6 +3,7 @@ step, the kept scalar model is never stale, and the scalar path picks as the arr
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,8 @@ def assert_same_state(a: LearnerState, b: LearnerState) -> None:
     assert np.array_equal(a.q, b.q)
     assert np.array_equal(a.visits, b.visits)
     assert np.array_equal(a.reward_sum, b.reward_sum)
-    assert a.memory is not None and b.memory is not None
+    assert a.memory is not None
+    assert b.memory is not None
     assert np.array_equal(a.memory, b.memory)
     assert a.epsilon == b.epsilon
 
@@ -135,6 +137,24 @@ def test_the_scalar_path_picks_as_the_array_path(user: str) -> None:
             batch.update_batch(bs, np.array([s]), np.array([a]), np.array([r]), np.array([a]))
             s = a
     np.testing.assert_allclose(state.q, bs.q[0], rtol=0, atol=1e-6)
-    assert state.memory is not None and bs.memory is not None
+    assert state.memory is not None
+    assert bs.memory is not None
     np.testing.assert_allclose(state.memory, bs.memory[0], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(state.visits, bs.visits[0])
+
+
+def test_the_kept_models_stay_behind_when_the_learner_is_sent_to_a_worker() -> None:
+    """The bot pickles its learner for every call in the worker process."""
+    learner, rng = DynaLearner(), np.random.default_rng(2)
+    empty = len(pickle.dumps(learner))
+    for i in range(50):  # 50 listeners seen by this process (each reward its own)
+        state = learner.initial_state(5)
+        a = learner.select(state, 0, rng)
+        learner.update(state, 0, a, 10.0 - 0.1 * i, a)
+    assert len(learner._chains) == 50
+    copy = pickle.loads(pickle.dumps(learner))
+    assert len(pickle.dumps(learner)) == empty
+    state = learner.initial_state(5)
+    assert copy.select(state, 0, np.random.default_rng(4)) == learner.select(
+        state, 0, np.random.default_rng(4)
+    )
