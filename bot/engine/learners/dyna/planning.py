@@ -8,7 +8,7 @@ the genres. :func:`solve` runs on arrays (one table or a users axis);
 from __future__ import annotations
 
 import functools
-from operator import add
+from operator import add, getitem
 from typing import NamedTuple
 
 import numpy as np
@@ -133,19 +133,12 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
     for _ in range(SOLVE_MAX_ITER):
         v = evaluate(pi, [row[p] for row, p in zip(rows, pi, strict=True)], gamma)
         gv = [gamma * x for x in v]
-        stable = True
-        q = []
-        g_max = []
-        for s, row in enumerate(rows):
-            qs = list(map(add, row, gv))
-            best = max(qs)
-            if best - qs[pi[s]] > SOLVE_TOL * (1.0 + abs(v[s])):
-                pi[s] = qs.index(best)
-                stable = False
-            q.append(qs)
-            g_max.append(gamma * best)
-        if stable:
-            return Plan(pi, v, gv, q, g_max)
+        q = [list(map(add, row, gv)) for row in rows]
+        best = list(map(max, q))
+        # Usually the policy's value is exactly each row's best: nothing to switch.
+        if best != list(map(getitem, q, pi)) and not _settled(q, best, pi, v):
+            continue
+        return Plan(pi, v, gv, q, [gamma * b for b in best])
     r = np.array(rows)
     qa = value_iterate(r + gamma * np.asarray(v), r, gamma)
     v = qa.max(axis=1).tolist()
@@ -153,6 +146,16 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
     gv = [gamma * x for x in v]
     q = [list(map(add, row, gv)) for row in rows]
     return Plan(pi, v, gv, q, [gamma * max(qs) for qs in q])
+
+
+def _settled(q: list[list[float]], best: list[float], pi: list[int], v: list[float]) -> bool:
+    """True if no row's best gains more than the tolerance on π; else switch those rows."""
+    stable = True
+    for s, (qs, b) in enumerate(zip(q, best, strict=True)):
+        if b - qs[pi[s]] > SOLVE_TOL * (1.0 + abs(v[s])):
+            pi[s] = qs.index(b)
+            stable = False
+    return stable
 
 
 def replan(plan: Plan, rows: list[list[float]], a: int, gamma: float) -> Plan:
