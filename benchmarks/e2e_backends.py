@@ -20,11 +20,11 @@ PostgreSQL): that row is printed as refused, not run. Repeats alternate the orde
 
 Figures per row (median over repeats): interactions answered per second, interaction →
 callback p50/p99, interaction → 👍👎 p99, reaction → committed p99 (a read-only poller
-on the database), and CPU per interaction: every bot process, plus the throwaway server's
-processes. Then the check that nothing was lost or doubled: after the bots stopped, each
-reaction given must be stored as exactly one reward of the right value on its
-recommendation, and each user's reward count, visit count and reward sum must equal the
-reactions given.
+on the database), and CPU per interaction: every bot process, plus the throwaway
+server's processes (without the poller's). Then the check that nothing was lost or
+doubled: after the bots stopped, each reaction given must be stored as exactly one
+reward of the right value on its recommendation, and each user's reward count, visit
+count and reward sum must equal the reactions given.
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ class Databases:
         self.created.append(url)
         return url
 
-    def server_cpu(self) -> float:
-        return _server_cpu(self.server.data if self.server is not None else None)
+    def server_cpu(self, leave_out: int | None = None) -> float:
+        """CPU seconds of the throwaway server so far, without ``leave_out``'s backend."""
+        total = _server_cpu(self.server.data if self.server is not None else None)
+        return total - (cpu_seconds(leave_out) or 0.0 if leave_out else 0.0)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -133,6 +135,7 @@ class PgCommitWatcher(load.CommitWatcher):
     def __init__(self, url: str, interval: float) -> None:
         super().__init__(Path("/nonexistent"), interval)
         self.url = url
+        self.backend_pid: int | None = None  # its server process: not the bot's CPU
 
     def _run(self) -> None:
         asyncio.run(self._poll())
@@ -145,6 +148,7 @@ class PgCommitWatcher(load.CommitWatcher):
             try:
                 if conn is None:
                     conn = await asyncpg.connect(self.url)
+                    self.backend_pid = conn.get_server_pid()
                     if await conn.fetchval("SELECT to_regclass('recommendations')") is None:
                         await conn.close()
                         conn = None
@@ -334,7 +338,9 @@ async def one_run(cfg: load.Config, dbs: Databases, procs: int, seed: int) -> Ru
                 period=cfg.period, rng=random.Random(seed), user_base=USER_BASE,
                 channels=channels,
             )  # fmt: skip
-            cpu0, server0, busy0 = cluster.cpu(), dbs.server_cpu(), load.system_busy()
+            poller = getattr(watcher, "backend_pid", None)
+            cpu0, busy0 = cluster.cpu(), load.system_busy()
+            server0 = dbs.server_cpu(poller)
             started = time.monotonic()
             await asyncio.wait_for(phase.run(), cfg.rounds * cfg.period + 60)
             await phase.finish_commits()
@@ -343,10 +349,12 @@ async def one_run(cfg: load.Config, dbs: Databases, procs: int, seed: int) -> Ru
             if cpu0 is not None and cpu1 is not None:
                 run.cpu_each = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
                 result.bot_cpu = sum(run.cpu_each) / elapsed
-            run.cpu_server = dbs.server_cpu() - server0
+            run.cpu_server = dbs.server_cpu(poller) - server0
             result.other_cpu = (load.system_busy() - busy0) / elapsed - (result.bot_cpu or 0)
             with contextlib.suppress(OSError):
                 result.load_avg = os.getloadavg()[0]
+            lags = [log.lag_between(started, time.monotonic() + 10) for log in cluster.logs]
+            result.loop_lag_ms = max((x for x in lags if x is not None), default=None)
             for log in cluster.logs:
                 errors, warnings = log.problems(started, time.monotonic())
                 result.errors += [f"bot log: {line}" for line in errors]
@@ -462,7 +470,8 @@ async def compare(cfg: load.Config, specs: list[str], procs: list[int], repeat: 
                     f"  [{number + 1}/{repeat}] {d.kind}, {n} process(es): "
                     f"{r.throughput:.1f}/s, p50 {r.p(50):.1f} ms, p99 {r.p(99):.1f} ms, "
                     f"lost {run.check.lost if run.check else '?'}, errors {len(r.errors)}, "
-                    f"timeouts {r.timeouts}, load {r.load_avg or math.nan:.1f}; CPU s per "
+                    f"timeouts {r.timeouts}, loop lag {load.fmt_ms(r.loop_lag_ms).strip()}, "
+                    f"load {r.load_avg or math.nan:.1f}; CPU s per "
                     f"process {', '.join(f'{c:.1f}' for c in run.cpu_each)}",
                     flush=True,
                 )
