@@ -2,6 +2,7 @@
 
     uv run python benchmarks/e2e_load.py          # 200 users (+ /simulate); 50/200/800/1600
     uv run python benchmarks/e2e_load.py --smoke  # a few seconds: the CI smoke check
+    uv run python benchmarks/e2e_load.py --db sqlite,pg --procs 1,2  # see e2e_backends.py
 
 The fake Discord (``tests/fakediscord``) runs in this process on 127.0.0.1; the bot is
 ``python -m bot`` with its settings in environment variables (``DISCORD_API_BASE``,
