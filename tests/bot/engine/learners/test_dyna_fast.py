@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from bot.engine.community import CommunityPrior
-from bot.engine.learners.dyna import DynaLearner
+from bot.engine.learners.dyna import DynaLearner, scalar
 from bot.engine.listeners import Phase, SimulatedUser, resolve_user, sample_reward
 from bot.engine.qlearning import DEFAULT_GENRES as G
 from bot.engine.qlearning import LearnerState
 from bot.engine.training import run_chain
 from bot.profile_files import load_profile_file
+from storage.schema import decode_state, encode_state
 
 JAZZ = 2
 NIGHT_OWL = Path(__file__).resolve().parents[4] / "docs" / "profiles" / "night_owl.toml"
@@ -158,3 +159,26 @@ def test_the_kept_models_stay_behind_when_the_learner_is_sent_to_a_worker() -> N
     assert copy.select(state, 0, np.random.default_rng(4)) == learner.select(
         state, 0, np.random.default_rng(4)
     )
+
+
+def test_interleaved_listeners_loaded_from_storage_build_their_model_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In the bot every select and update gets a state decoded from the database; the
+    bytes round trip exactly, so each listener's kept model is found again (a model is
+    kept by contents: listeners with equal tables would share one)."""
+    builds = []
+    build = scalar.Chain.of
+    monkeypatch.setattr(scalar.Chain, "of", lambda *a: builds.append(1) or build(*a))
+    learner, rng = DynaLearner(), np.random.default_rng(6)
+    stored = {u: encode_state(learner.initial_state(5)) for u in range(20)}
+    epsilon = dict.fromkeys(stored, 1.0)
+    for step in range(10):
+        for u in stored:  # the listeners take turns
+            state = decode_state(stored[u], 5, epsilon[u])
+            a = learner.select(state, step % 5, rng)
+            state = decode_state(stored[u], 5, epsilon[u])
+            r = 10.0 - 0.1 * u if a == u % 5 else -5.0 + 0.1 * u  # no two alike
+            learner.update(state, step % 5, a, r, a)
+            stored[u], epsilon[u] = encode_state(state), state.epsilon
+    assert len(builds) == 20
