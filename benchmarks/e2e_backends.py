@@ -82,7 +82,7 @@ class Databases:
         elif is_postgres_url(self.spec):
             self.admin_url = self.spec
 
-    def fresh(self) -> str:
+    async def fresh(self) -> str:
         self.made += 1
         if self.kind == "SQLite":
             folder = self.tmp if self.spec == "sqlite" else Path(self.spec)
@@ -90,21 +90,24 @@ class Databases:
             return str(folder / f"bench-{self.made}.sqlite3")
         if self.server is not None:
             return self.server.create_database("bench", unix=True)
-        url = asyncio.run(_database(self.admin_url or "", "CREATE DATABASE", self.made))
+        url = await _database(self.admin_url or "", "CREATE DATABASE", self.made)
         self.created.append(url)
         return url
 
     def server_cpu(self, leave_out: int | None = None) -> float:
-        """CPU seconds of the throwaway server so far, without ``leave_out``'s backend."""
-        total = _server_cpu(self.server.data if self.server is not None else None)
+        """CPU seconds of the throwaway server so far, without ``leave_out``'s backend
+        (0 for SQLite, which has none; NaN for an operator's server: not ours to read)."""
+        if self.server is None:
+            return 0.0 if self.kind == "SQLite" else math.nan
+        total = _server_cpu(self.server.data)
         return total - (cpu_seconds(leave_out) or 0.0 if leave_out else 0.0)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
         for url in self.created:
             with contextlib.suppress(Exception):
-                asyncio.run(_database(self.admin_url or "", "DROP DATABASE", url))
+                await _database(self.admin_url or "", "DROP DATABASE", url)
 
 
 async def _database(admin: str, verb: str, which: int | str) -> str:
@@ -313,7 +316,7 @@ async def start_cluster(
 
 
 async def one_run(cfg: load.Config, dbs: Databases, procs: int, seed: int) -> Run:
-    target = dbs.fresh()
+    target = await dbs.fresh()
     tmp = Path(tempfile.mkdtemp(prefix="qtune-bench-db-"))
     users = cfg.users
     result = load.PhaseResult(level=users, name="plain", users=users, rounds=cfg.rounds)
@@ -478,7 +481,7 @@ async def compare(cfg: load.Config, specs: list[str], procs: list[int], repeat: 
                 rows.setdefault(key, []).append(run)
     finally:
         for d in dbs:
-            d.stop()
+            await d.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     order = sorted(rows, key=lambda k: (k[1], k[0] != "SQLite"))
     return print_table(cfg, {k: rows[k] for k in order}, repeat)
