@@ -22,7 +22,7 @@ from bot.engine.listeners import ProfileError
 from bot.engine.population import population_from_mapping
 from bot.engine.qlearning import DEFAULT_GENRES as G
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOW, HIGH = -5.0, 10.0
 POP, ROCK, JAZZ, CLASSICAL, HIPHOP = range(5)
 
