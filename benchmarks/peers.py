@@ -4,9 +4,10 @@
   (reward rescaled to [0, 1]), Beta(1, 1) priors: the textbook baseline, numpy only.
 * ``vw-squarecb`` / ``vw-bag5``: Vowpal Wabbit ``--cb_explore_adf`` with ``--squarecb`` or
   ``--bag 5`` (the engine behind Azure Personalizer), the current genre as the shared
-  context, one action line per genre, cost = (10 − r)/15, one predict and one learn per
-  step, the action sampled from VW's probabilities. Only when ``vowpalwabbit`` is
-  installed: ``uv sync --group peers``.
+  context (namespace ``s``) crossed with the action (namespace ``a``) by ``-q sa``, so a
+  taste that depends on the current genre can be learned; one action line per genre,
+  cost = (10 − r)/15, one predict and one learn per step, the action sampled from VW's
+  probabilities. Only when ``vowpalwabbit`` is installed: ``uv sync --group peers``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import numpy as np
 from bot.engine.qlearning import BatchState, LearnerState
 
 LOW, HIGH = -5.0, 10.0
+VW_BASE = "--cb_explore_adf"
+VW_INTERACTION = "-q sa"
+"""Shared context (current genre, namespace ``s``) × action (namespace ``a``): without it
+VW's linear cost is w_s + w_a, the same ranking of genres in every state (state-blind)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,6 @@ def peer_learners(genres: Sequence[str]) -> dict[str, object]:
     """The peers that can run here, by name."""
     peers: dict[str, object] = {"beta-thompson": BetaThompson()}
     if vw_available():
-        peers["vw-squarecb"] = VowpalWabbit("vw-squarecb", "--cb_explore_adf --squarecb", genres)
-        peers["vw-bag5"] = VowpalWabbit("vw-bag5", "--cb_explore_adf --bag 5", genres)
+        for name, explore in (("vw-squarecb", "--squarecb"), ("vw-bag5", "--bag 5")):
+            peers[name] = VowpalWabbit(name, f"{VW_BASE} {explore} {VW_INTERACTION}", genres)
     return peers
