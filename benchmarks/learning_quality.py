@@ -81,23 +81,39 @@ class Metrics:
 
 
 def run_cases(
-    learner: BatchLearner, cases: Sequence[Case], seeds: int, steps: int, seed: int
+    learner: BatchLearner,
+    cases: Sequence[Case],
+    seeds: int,
+    steps: int,
+    seed: int,
+    *,
+    per_case: bool = False,
 ) -> Metrics:
-    """Train ``seeds`` listeners per case in one batch and score them against π*."""
+    """Train ``seeds`` listeners per case in one batch and score them against π*.
+
+    ``per_case`` trains one case's listeners at a time (the peers: a VW workspace holds
+    about 8 MB, so 12 cases × 200 seeds at once would need some 20 GB)."""
     probs = np.repeat(np.stack([c.probs for c in cases]), seeds, axis=0)
     expected = np.repeat(np.stack([c.expected for c in cases]), seeds, axis=0)
     policy = np.repeat(np.stack([c.policy for c in cases]), seeds, axis=0)
-    log = train_batch(learner, probs, probs.shape[0], steps, np.random.default_rng(seed))
-    s, a = log.states, log.actions
+    rng = np.random.default_rng(seed)
+    chunk = seeds if per_case else probs.shape[0]
+    logs = [
+        train_batch(learner, probs[i : i + chunk], chunk, steps, rng)
+        for i in range(0, probs.shape[0], chunk)
+    ]
+    s = np.concatenate([lg.states for lg in logs], axis=1)
+    a = np.concatenate([lg.actions for lg in logs], axis=1)
+    rewards = np.concatenate([lg.rewards for lg in logs], axis=1)
     regret = np.cumsum(evaluation.lost_reward(s, a, expected, GAMMA), axis=0)
-    greedy = np.argmax(log.state.q, axis=2)
-    neg20 = evaluation.skip_rate(log.rewards, 20).reshape(len(cases), seeds).mean(axis=1)
+    greedy = np.concatenate([np.argmax(lg.state.q, axis=2) for lg in logs])
+    neg20 = evaluation.skip_rate(rewards, 20).reshape(len(cases), seeds).mean(axis=1)
     final = regret[-1].reshape(len(cases), seeds).mean(axis=1)
     best_last = evaluation.best_share(s[-LAST:], a[-LAST:], expected, GAMMA)
     return Metrics(
         regret={t: float(regret[t - 1].mean()) for t in REGRET_AT if t <= steps},
         neg_share={
-            t: float(evaluation.skip_rate(log.rewards, t).mean()) for t in NEG_AT if t <= steps
+            t: float(evaluation.skip_rate(rewards, t).mean()) for t in NEG_AT if t <= steps
         },
         best_share_last=float(best_last.mean()),
         greedy_optimal=float((greedy == policy).all(axis=1).mean()),
@@ -212,7 +228,9 @@ def stationary_section(args: argparse.Namespace, learners: dict) -> None:
         for title, cases in sets.items():
             if peer and cases is not everyone:
                 continue  # peers are slow: only on the whole set
-            results[title][name] = run_cases(learner, cases, seeds, args.steps, args.seed)
+            results[title][name] = run_cases(
+                learner, cases, seeds, args.steps, args.seed, per_case=peer
+            )
     for (title, table), cases in zip(results.items(), sets.values(), strict=True):
         print()
         print(format_table(title, table))
