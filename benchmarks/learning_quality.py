@@ -17,8 +17,9 @@ Three sections:
   whose taste changes at step 500 (every other one state-dependent): regret after the
   change, median steps to recover (16 of the last 20 picks optimal), share never
   recovered;
-* **population**: the servers of ``docs/populations/*.toml``, 20 seeds × 50 listeners ×
-  50 reactions, community prior on against off in the same run, overall and per group.
+* **population**: the servers of ``docs/populations/*.toml`` and ``--populations``
+  generated ones (2–3 groups, from ``--population-seed``), 20 seeds × 50 listeners × 50
+  reactions, community prior on against off in the same run, overall and per group.
 
 ``--peers`` adds the learners of ``benchmarks/peers.py`` that can run here (a
 Beta-Thompson bandit always; Vowpal Wabbit when installed: ``uv sync --group peers``),
@@ -112,9 +113,7 @@ def run_cases(
     best_last = evaluation.best_share(s[-LAST:], a[-LAST:], expected, GAMMA)
     return Metrics(
         regret={t: float(regret[t - 1].mean()) for t in REGRET_AT if t <= steps},
-        neg_share={
-            t: float(evaluation.skip_rate(rewards, t).mean()) for t in NEG_AT if t <= steps
-        },
+        neg_share={t: float(evaluation.skip_rate(rewards, t).mean()) for t in NEG_AT if t <= steps},
         best_share_last=float(best_last.mean()),
         greedy_optimal=float((greedy == policy).all(axis=1).mean()),
         per_case={
@@ -191,6 +190,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--peers", action="store_true", help="add the peers that are installed")
     p.add_argument("--peer-seeds", type=int, default=50, help="seeds for the peers")
     p.add_argument("--servers", type=int, default=20, help="population: servers (seeds)")
+    p.add_argument("--populations", type=int, default=3, help="populations to generate")
+    p.add_argument("--population-seed", type=int, default=2026)
     return p.parse_args(argv)
 
 
@@ -315,6 +316,7 @@ def drift_section(args: argparse.Namespace, learners: dict) -> None:
 
 def population_section(args: argparse.Namespace, learners: dict) -> None:
     from bot.cli.population import load_population, population_result
+    from bot.engine.population import random_populations
 
     folder = Path(__file__).resolve().parents[1] / "docs" / "populations"
     print(
@@ -335,8 +337,15 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
         "ratio",
     ]
     rows, worst, r20, neg = [], 0.0, [], []
-    for path in sorted(folder.glob("*.toml")):
-        population = load_population(str(path), DEFAULT_GENRES)
+    populations = [load_population(str(p), DEFAULT_GENRES) for p in sorted(folder.glob("*.toml"))]
+    generated = random_populations(args.population_seed, args.populations)
+    for population in generated:
+        groups = ", ".join(
+            f"{g.name} {g.share:.2f}" + ("" if g.random else f" ±{g.noise:.2f}")
+            for g in population.groups
+        )
+        print(f"  generated {population.name}: {groups}")
+    for population in [*populations, *generated]:
         run = {
             c: population_result(
                 population,
@@ -369,7 +378,7 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
         r20.append(run["on"]["regret_20"] / run["off"]["regret_20"])
         neg.append(run["on"]["neg_rate_first_20"] / run["off"]["neg_rate_first_20"])
     _print_table(head, rows)
-    print("population targets (every population):")
+    print(f"population targets (every population, {len(r20)}):")
     print(
         f"  [{'met' if max(r20) <= 0.55 else 'MISSED'}] regret@20 on/off ≤ 0.55: "
         + ", ".join(f"{x:.2f}" for x in r20)

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -19,7 +20,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bot.config import PARAM_VARIABLES
-from bot.engine.community import CommunityPrior, MemberEvidence, community_prior
+from bot.engine.community import (
+    REWEIGH_REACTIONS,
+    CommunityMixture,
+    CommunityPrior,
+    MemberEvidence,
+    community_mixture,
+    newcomer_prior,
+)
 from bot.engine.learners import Learner, make_learner, takes_community_prior
 from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
@@ -157,6 +165,9 @@ def _key(text: str) -> str:
 
 log = logging.getLogger("qtune.service")
 
+MAX_NEWCOMERS = 10_000
+"""Newcomers whose taste clusters are kept for re-weighing (oldest dropped first)."""
+
 
 def community_evidence(
     rows: Sequence[RatingTally], genres: Sequence[str], *, exclude: int | None = None
@@ -204,6 +215,9 @@ class QTuneService:
         # The community prior: only for learners that take one (dyna), see _first_table.
         self.community = bool(community) and takes_community_prior(self.learner)
         self._known_users: set[int] = set()  # users seen with a table: no prior lookup
+        # Newcomers' taste clusters, for re-weighing their prior after each of their first
+        # reactions: in this process's memory only, never stored (see _reweigh).
+        self._newcomers: OrderedDict[int, CommunityMixture] = OrderedDict()
         self.rng = rng if rng is not None else np.random.default_rng()
         # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".
         self._by_key = {_key(g): g for g in self.genres}
@@ -259,14 +273,17 @@ class QTuneService:
             return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(n))
         return UserRecord.fresh(user_id, self.genres, self.learner.initial_state(n, prior=prior))
 
-    async def _first_table_prior(self, user_id: int, guild_id: int | None) -> CommunityPrior | None:
-        """The guild's prior when ``user_id`` has no table yet (None: no table to make,
-        no guild, the feature off, or nothing to go on).
+    async def _first_table_prior(
+        self, user_id: int, guild_id: int | None
+    ) -> tuple[CommunityPrior, CommunityMixture] | None:
+        """The guild's prior and its taste clusters when ``user_id`` has no table yet
+        (None: no table to make, no guild, the feature off, or nothing to go on).
 
         The evidence is the guild's rated recommendations summed per member and genre
         (:meth:`Storage.guild_tallies`): it grows as reactions arrive, and ``/reset``,
         which deletes the caller's recommendations, removes exactly their part. Only the
-        aggregate reaches the newcomer (:func:`bot.engine.community.community_prior`).
+        aggregate reaches the newcomer: the taste clusters of
+        :func:`bot.engine.community.community_mixture`, each of at least 3 members.
         """
         if not self.community or guild_id is None or user_id in self._known_users:
             return None
@@ -274,11 +291,44 @@ class QTuneService:
             self._known_users.add(user_id)
             return None
         rows = await self.storage.guild_tallies(guild_id)
-        return community_prior(
-            community_evidence(rows, self.genres, exclude=user_id),
-            self.dislike_reward,
-            self.like_reward,
+        low, high = self.dislike_reward, self.like_reward
+        evidence = community_evidence(rows, self.genres, exclude=user_id)
+        mixture = community_mixture(evidence, low, high)
+        if mixture is None:
+            return None
+        zeros = np.zeros(len(self.genres))
+        prior = newcomer_prior(mixture, zeros, zeros, low, high)
+        return None if prior is None else (prior, mixture)
+
+    def _first_table(
+        self, user_id: int, start: tuple[CommunityPrior, CommunityMixture] | None
+    ) -> UserRecord:
+        """A new member's table; from a guild's prior, whose clusters are then kept."""
+        if start is None:
+            return self._fresh(user_id)
+        self._newcomers[user_id] = start[1]
+        while len(self._newcomers) > MAX_NEWCOMERS:
+            self._newcomers.popitem(last=False)
+        return self._fresh(user_id, start[0])
+
+    def _reweigh(self, user_id: int, state: LearnerState, before: tuple[np.ndarray, ...]) -> None:
+        """After a newcomer's reaction: their prior from the clusters they started from,
+        weighed by their own reactions so far (``before``: their per-genre counts and sums
+        before this one), so a member unlike the majority is released within a few.
+
+        The clusters live in this process only: after a restart, or for a reaction another
+        process handles, the prior simply stays as it was last weighed."""
+        mixture = self._newcomers.get(user_id)
+        if mixture is None or not takes_community_prior(self.learner):
+            return
+        if int(state.visits.sum()) >= REWEIGH_REACTIONS:
+            del self._newcomers[user_id]
+        low, high = self.dislike_reward, self.like_reward
+        old = newcomer_prior(mixture, before[0], before[1], low, high)
+        new = newcomer_prior(
+            mixture, state.visits.sum(axis=0), state.reward_sum.sum(axis=0), low, high
         )
+        self.learner.replace_prior(state, old, new)
 
     def _adapt(self, rec: UserRecord) -> UserRecord:
         """A stored record for the configured genres, if they changed since it was saved.
@@ -320,9 +370,9 @@ class QTuneService:
         A member's first table, made here in a guild, starts from the guild's taste.
         """
         state = self.parse_genre(genre)
-        prior = await self._first_table_prior(user_id, guild_id)
+        start = await self._first_table_prior(user_id, guild_id)
         stored = await self.storage.set_current_genre(
-            user_id, state, lambda: self._fresh(user_id, prior)
+            user_id, state, lambda: self._first_table(user_id, start)
         )
         rec = self._adapt(stored)
         self._known_users.add(user_id)
@@ -377,7 +427,9 @@ class QTuneService:
                 raise SkipReward("genre_removed")
             user = self._adapt(user) if user else self._fresh(user_id)
             s, a = self.genres.index(rec.state), self.genres.index(rec.action)
+            before = (user.learner.visits.sum(axis=0), user.learner.reward_sum.sum(axis=0))
             td = self.learner.update(user.learner, s, a, reward, a)  # next state = suggestion
+            self._reweigh(user_id, user.learner, before)
             user.rewards += 1
             if liked:
                 user.current_genre = rec.action
@@ -470,6 +522,7 @@ class QTuneService:
         """Delete the user's table and recommendations (so also their part of every
         guild's community evidence); True if there was anything."""
         self._known_users.discard(user_id)
+        self._newcomers.pop(user_id, None)
         return await self.storage.delete_user(user_id)
 
     async def table(self, user_id: int) -> TableView:

@@ -11,7 +11,7 @@ seed learner has one), used unless ``fast=False`` or listeners switch genres the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +72,7 @@ def train_stretches(
     switch: float = 0.0,
     state: BatchState | None = None,
     fast: bool = True,
+    between: Callable[[BatchState], None] | None = None,
 ) -> BatchLog:
     """Train ``n_users`` chains through taste changes: one stretch after another, the
     learner's state and the current genre carried across each change.
@@ -79,7 +80,8 @@ def train_stretches(
     ``switch`` is the probability that, before a step, a listener moves to a genre of
     their own choosing drawn from the stretch's ``home`` (0: the next state is always
     the suggestion, the seed's chain). ``state`` is the users' starting state (e.g.
-    newcomers with a community prior); by default the learner's fresh one.
+    newcomers with a community prior); by default the learner's fresh one. ``between``
+    is called with the state after each stretch (a newcomer's prior is re-weighed there).
     """
     steps = sum(st.steps for st in stretches)
     if n_users < 1 or steps < 0 or not stretches or min(st.steps for st in stretches) < 0:
@@ -99,6 +101,8 @@ def train_stretches(
         logs.append(log)
         if st.steps:
             s = log.actions[-1].astype(np.intp)
+        if between is not None:
+            between(bs)
     if len(logs) == 1:
         return logs[0]
     return BatchLog(

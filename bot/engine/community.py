@@ -20,6 +20,7 @@ Pure numpy: the bot's service and the offline ``compare --population`` both call
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -118,3 +119,139 @@ def evidence_from_log(
             )
         )
     return out
+
+
+# --- taste clusters: a mixture prior the newcomer's own reactions weigh -----------------
+MIXTURE_STRENGTH = 6.0
+"""Cap on κ per genre within one taste cluster (members of one cluster agree, so their
+prior can be stronger than the whole server's: a member of another cluster is released
+by the mixture's weights, not by a weak prior)."""
+FRESH_WEIGHT = 0.3
+"""Prior weight, at least, of "like none of the clusters": the fixed prior, no pseudo-reactions."""
+LIKELIHOOD_STRENGTH = 2.0
+"""Floor on a cluster's κ when it scores a newcomer's reactions, so a cluster whose members
+spread widely (a U-shaped Beta) cannot claim or refuse a newcomer on one reaction."""
+LIFT_ABOVE = 0.8
+"""A cluster adds pseudo-reactions only for genres it likes above this (the fixed prior's
+mean, ``DynaParams.prior_mean``): the prior lifts what a cluster likes and never pushes a
+genre below where a fresh member starts, so a member unlike the majority still explores it
+(pushing down too cut the majority's −5s a little more but cost the random-taste minority
+up to 1.3× their regret on generated servers, measured 2026-12-01)."""
+REWEIGH_REACTIONS = 20
+"""A newcomer's prior is re-weighed after each of their first this many reactions; after
+that their own evidence outweighs it and it stays as it is."""
+
+
+@dataclass(frozen=True)
+class CommunityMixture:
+    """A server's taste clusters, largest first: K clusters' priors per genre, (K, n), and
+    K + 1 prior weights, the last for the fixed prior (a newcomer like none of them)."""
+
+    weights: np.ndarray
+    mean: np.ndarray
+    strength: np.ndarray
+
+    def __post_init__(self) -> None:
+        k = self.mean.shape[0]
+        if self.mean.ndim != 2 or self.strength.shape != self.mean.shape:
+            raise ValueError("mean and strength must be (clusters, genres) arrays of one shape")
+        if self.weights.shape != (k + 1,):
+            raise ValueError(f"{k} clusters need {k + 1} weights, got {self.weights.shape}")
+
+
+def _top_genre(member: MemberEvidence, low: float, high: float) -> int:
+    """The genre a member reacted to most (their learner settled there); ties by liked sum."""
+    liked = np.clip((member.reward_sum - member.reactions * low) / (high - low), 0, None)
+    return int(np.lexsort((liked, member.reactions))[-1])
+
+
+def community_mixture(
+    members: Sequence[MemberEvidence],
+    low: float,
+    high: float,
+    *,
+    max_strength: float = MIXTURE_STRENGTH,
+    min_members: int = MIN_MEMBERS,
+    fresh_weight: float = FRESH_WEIGHT,
+) -> CommunityMixture | None:
+    """The server's taste clusters (None: no cluster of ``min_members`` members yet).
+
+    A cluster is the members whose most-reacted genre is the same: each member's own
+    learner converged there, so it is where their taste is best. Each cluster of at least
+    ``min_members`` gets the empirical-Bayes prior of :func:`community_prior` over its
+    members only; members of smaller clusters are not described by any, so their share
+    (at least ``fresh_weight``) goes to the fixed prior.
+    """
+    if not members or not high > low:
+        return None
+    active = [m for m in members if m.reactions.sum() > 0]
+    tops = np.array([_top_genre(m, low, high) for m in active], dtype=np.intp)
+    sizes, means, strengths = [], [], []
+    for g in np.unique(tops):
+        cluster = [m for m, t in zip(active, tops, strict=True) if t == g]
+        if len(cluster) < min_members:
+            continue
+        prior = community_prior(cluster, low, high, max_strength=max_strength)
+        if prior is not None:
+            sizes.append(len(cluster))
+            means.append(prior.mean)
+            strengths.append(prior.strength)
+    if not sizes:
+        return None
+    order = np.argsort(sizes, kind="stable")[::-1]  # largest cluster first
+    sizes = [sizes[i] for i in order]
+    means, strengths = [means[i] for i in order], [strengths[i] for i in order]
+    share = np.array(sizes, dtype=np.float64) / len(active)
+    fresh = max(1.0 - share.sum(), fresh_weight)
+    weights = np.append(share * (1.0 - fresh) / share.sum(), fresh)
+    return CommunityMixture(weights, np.array(means), np.array(strengths))
+
+
+_lgamma = np.frompyfunc(math.lgamma, 1, 1)
+
+
+def _log_beta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (_lgamma(a) + _lgamma(b) - _lgamma(a + b)).astype(np.float64)
+
+
+def cluster_weights(
+    mixture: CommunityMixture,
+    reactions: np.ndarray,
+    reward_sum: np.ndarray,
+    low: float,
+    high: float,
+) -> np.ndarray:
+    """Posterior weight of each cluster (and last, the fixed prior) given a newcomer's own
+    reactions per genre, (n,): prior weight × the Beta-binomial likelihood of their liked
+    counts under the cluster's Beta per genre (a uniform Beta where it has none)."""
+    n = np.asarray(reactions, dtype=np.float64)
+    liked = np.clip((np.asarray(reward_sum, dtype=np.float64) - n * low) / (high - low), 0.0, n)
+    kappa = np.maximum(mixture.strength, LIKELIHOOD_STRENGTH)
+    a = np.where(mixture.strength > 0, kappa * mixture.mean, 1.0)
+    b = np.where(mixture.strength > 0, kappa * (1.0 - mixture.mean), 1.0)
+    a = np.vstack([a, np.ones_like(n)])  # the fixed prior's row: uniform
+    b = np.vstack([b, np.ones_like(n)])
+    log_lik = (_log_beta(a + liked, b + n - liked) - _log_beta(a, b)).sum(axis=1)
+    log_post = np.log(mixture.weights) + log_lik
+    post = np.exp(log_post - log_post.max())
+    return post / post.sum()
+
+
+def newcomer_prior(
+    mixture: CommunityMixture,
+    reactions: np.ndarray,
+    reward_sum: np.ndarray,
+    low: float,
+    high: float,
+) -> CommunityPrior | None:
+    """The prior a newcomer starts from, or holds after their first reactions: per genre,
+    the clusters' pseudo-reactions for the genres they like (above :data:`LIFT_ABOVE`),
+    weighed by :func:`cluster_weights` (the fixed prior's weight adds none).
+    ``reactions``/``reward_sum`` are the newcomer's own, per genre."""
+    w = cluster_weights(mixture, reactions, reward_sum, low, high)[:-1, np.newaxis]
+    kappa = np.where(mixture.mean > LIFT_ABOVE, mixture.strength, 0.0)
+    liked = (w * kappa * mixture.mean).sum(axis=0)
+    strength = (w * kappa).sum(axis=0)
+    mean = np.where(strength > 0, liked / np.maximum(strength, 1e-12), 0.5)
+    prior = CommunityPrior(mean, strength)
+    return None if prior.empty else prior

@@ -116,3 +116,34 @@ def population_from_mapping(
     if abs(total - 1.0) > SHARE_TOLERANCE:
         raise ProfileError(f"{source}: group shares must sum to 1, got {total:g}")
     return Population(name.strip(), groups, check_switch(data, source))
+
+
+def random_population(
+    rng: np.random.Generator, name: str, genres: Sequence[str] = DEFAULT_GENRES
+) -> Population:
+    """A generated server: 2 or 3 groups, each liking a different genre best (0.8–0.95,
+    the rest 0.05–0.6, noise 0.05–0.15); when there are 3, the smallest is of random taste
+    half the time. Shares from a Dirichlet(2, …), none below 0.1, largest first."""
+    k = int(rng.integers(2, 4))
+    shares = np.sort(np.maximum(rng.dirichlet(np.full(k, 2.0)), 0.1))[::-1]
+    shares = shares / shares.sum()
+    favourites = rng.permutation(len(genres))[:k]
+    groups = []
+    for i, (share, fav) in enumerate(zip(shares.tolist(), favourites.tolist(), strict=True)):
+        if i == k - 1 and k == 3 and rng.random() < 0.5:
+            groups.append(Group(f"g{i}_random", share, {}, 0.0, True))
+            continue
+        prefs = {g: round(float(rng.uniform(0.05, 0.6)), 2) for g in genres}
+        prefs[genres[fav]] = round(float(rng.uniform(0.8, 0.95)), 2)
+        noise = round(float(rng.uniform(0.05, 0.15)), 2)
+        groups.append(Group(f"g{i}_{genres[fav].lower()}", share, prefs, noise))
+    return Population(name, tuple(groups))
+
+
+def random_populations(
+    seed: int, count: int, genres: Sequence[str] = DEFAULT_GENRES
+) -> list[Population]:
+    """``count`` generated servers from ``seed`` (the benchmark's, and others to check
+    that a setting generalises)."""
+    rng = np.random.default_rng(seed)
+    return [random_population(rng, f"gen{seed}_{i}", genres) for i in range(count)]

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.engine.batch_training import Stretch, train_stretches
-from bot.engine.community import MemberEvidence, community_prior, evidence_from_log
+from bot.engine.community import (
+    REWEIGH_REACTIONS,
+    CommunityMixture,
+    CommunityPrior,
+    MemberEvidence,
+    community_mixture,
+    evidence_from_log,
+    newcomer_prior,
+)
 from bot.engine.learners import BatchLearner, takes_community_prior
 from bot.engine.listeners import REWARDS
 from bot.engine.population import Population
@@ -31,16 +39,42 @@ class ServerRun:
     neg_rate_first_20: np.ndarray
 
 
-def newcomers(
-    learner: BatchLearner, n_genres: int, evidence: list[list[MemberEvidence]], on: bool
-) -> BatchState:
-    """The joiners' starting states: the learner's fresh state, or one from each server's
-    community prior when ``on`` and the learner takes one."""
-    if not on or not takes_community_prior(learner):
-        return learner.init_batch(len(evidence), n_genres)
-    low, high = learner.reward_range
-    priors = [community_prior(members, low, high) for members in evidence]
-    return learner.init_batch(len(evidence), n_genres, priors=priors)
+class Newcomers:
+    """The joiners of one round (one per server): their starting state and, with the
+    community on, each server's taste clusters and the prior each joiner holds now."""
+
+    def __init__(
+        self,
+        learner: BatchLearner,
+        n_genres: int,
+        evidence: list[list[MemberEvidence]],
+        on: bool,
+    ) -> None:
+        self.mixtures: list[CommunityMixture | None] = [None] * len(evidence)
+        self.priors: list[CommunityPrior | None] = [None] * len(evidence)
+        self.low, self.high = (float(x) for x in learner.reward_range)
+        self.learner = learner if takes_community_prior(learner) else None
+        if not on or self.learner is None:
+            self.state = learner.init_batch(len(evidence), n_genres)
+            return
+        zeros = np.zeros(n_genres)
+        for k, members in enumerate(evidence):
+            mix = self.mixtures[k] = community_mixture(members, self.low, self.high)
+            if mix is not None:
+                self.priors[k] = newcomer_prior(mix, zeros, zeros, self.low, self.high)
+        self.state = self.learner.init_batch(len(evidence), n_genres, priors=self.priors)
+
+    def reweigh(self, bs: BatchState) -> None:
+        """After a reaction: each joiner's prior from their clusters, weighed by what they
+        did so far (the bot does the same after each of a newcomer's first reactions)."""
+        new = list(self.priors)
+        for k, mix in enumerate(self.mixtures):
+            if mix is not None:
+                own_n, own_r = bs.visits[k].sum(axis=0), bs.reward_sum[k].sum(axis=0)
+                new[k] = newcomer_prior(mix, own_n, own_r, self.low, self.high)
+        if self.learner is not None:
+            self.learner.replace_priors(bs, self.priors, new)
+        self.priors = new
 
 
 def simulate_servers(
@@ -70,14 +104,17 @@ def simulate_servers(
         home = np.stack([u.home_probs(genres) for u in people])
         expected = np.stack([u.expected_rewards(genres) for u in people])
         policy = np.stack([optimal_policy(u, genres, gamma) for u in people])
-        start = newcomers(learner, n, evidence, community)
+        joiners = Newcomers(learner, n, evidence, community)
+        early = min(episodes, REWEIGH_REACTIONS) if any(joiners.mixtures) else 0
+        stretches = [Stretch(1, probs, home)] * early + [Stretch(episodes - early, probs, home)]
         log = train_stretches(
             learner,
-            [Stretch(episodes, probs, home)],
+            stretches,
             seeds,
             rng,
             switch=population.switch,
-            state=start,
+            state=joiners.state,
+            between=joiners.reweigh if early else None,
         )
         s, a = log.states.astype(np.intp), log.actions.astype(np.intp)
         lost = expected[users, s, policy[users, s]] - expected[users, s, a]

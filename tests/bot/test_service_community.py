@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bot.config import ConfigError, Settings
+from bot.engine.community import MIXTURE_STRENGTH, REWEIGH_REACTIONS
 from bot.engine.learners import make_learner
 from bot.engine.learners.dyna.forgetting import VISITS
 from bot.service import QTuneService, community_evidence
@@ -84,7 +85,7 @@ async def test_only_the_aggregate_reaches_a_newcomer(storage: SQLiteStorage) -> 
     memory = user.learner.memory
     assert memory is not None
     assert (memory[VISITS] == memory[VISITS][0]).all()  # one pseudo-row, repeated
-    assert memory[VISITS].sum() <= 2.0 * len(service.genres) + 1e-9  # capped strength
+    assert memory[VISITS].sum() <= MIXTURE_STRENGTH * len(service.genres) + 1e-9  # capped
 
 
 async def test_only_the_first_table_gets_a_prior(storage: SQLiteStorage) -> None:
@@ -159,3 +160,60 @@ def test_evidence_leaves_out_the_newcomer_and_removed_genres() -> None:
     members = community_evidence(rows, genres, exclude=9)
     assert [m.reactions.tolist() for m in members] == [[0, 3], [0, 2]]
     assert [m.reward_sum.tolist() for m in members] == [[0, 30.0], [0, -10.0]]
+
+
+async def fans(service: QTuneService, members: range, genre: str, times: int = 12) -> None:
+    """Members who like ``genre`` and nothing else."""
+    for user in members:
+        for _ in range(times):
+            suggestion = await service.recommend(user, "Pop", GUILD)
+            mid = next(ids)
+            await service.record(mid, suggestion, GUILD, 1)
+            assert (await service.feedback(mid, user, suggestion.action == genre)).applied
+
+
+def pseudo(rec, genre: int) -> float:
+    """The newcomer's community pseudo-reactions for ``genre``: working counts − history."""
+    memory = rec.learner.memory
+    return float(memory[VISITS][:, genre].sum() - rec.learner.visits[:, genre].sum())
+
+
+async def test_a_newcomers_prior_follows_their_own_reactions(storage: SQLiteStorage) -> None:
+    """Two camps: the newcomer starts lifted towards the larger; as they turn down its
+    genre and like the other camp's, the prior moves to the other camp's genre."""
+    service = service_on(storage)
+    await fans(service, range(1, 9), "Jazz")
+    await fans(service, range(20, 25), "Rock")
+    jazz, rock = service.genres.index("Jazz"), service.genres.index("Rock")
+    await service.recommend(NEWCOMER, "Pop", GUILD)
+    start = await storage.get_user(NEWCOMER)
+    assert start is not None
+    assert pseudo(start, jazz) > pseudo(start, rock) >= 0
+    for _ in range(6):
+        await react_to(service, NEWCOMER, liked_genre="Rock")
+    now = await storage.get_user(NEWCOMER)
+    assert now is not None
+    assert pseudo(now, rock) > pseudo(start, rock)
+    assert pseudo(now, jazz) < 0.5 * pseudo(start, jazz)
+    assert NEWCOMER in service._newcomers
+    assert await service.reset(NEWCOMER)
+    assert NEWCOMER not in service._newcomers  # /reset forgets the clusters too
+
+
+async def test_the_prior_is_reweighed_only_for_the_first_reactions(
+    storage: SQLiteStorage,
+) -> None:
+    service = service_on(storage)
+    await fans(service, range(1, 9), "Jazz")
+    await service.recommend(NEWCOMER, "Pop", GUILD)
+    for _ in range(REWEIGH_REACTIONS):
+        assert NEWCOMER in service._newcomers
+        await react_to(service, NEWCOMER, liked_genre="Rock")
+    assert NEWCOMER not in service._newcomers  # in memory only, and only this long
+
+
+async def react_to(service: QTuneService, user: int, liked_genre: str) -> None:
+    suggestion = await service.recommend(user, "Pop", GUILD)
+    mid = next(ids)
+    await service.record(mid, suggestion, GUILD, 1)
+    assert (await service.feedback(mid, user, suggestion.action == liked_genre)).applied

@@ -120,6 +120,21 @@ class CommunityLearner(BatchLearner, Protocol):
         """Fresh listeners, each started from its own prior (or none)."""
         ...
 
+    def replace_prior(
+        self, state: LearnerState, old: CommunityPrior | None, new: CommunityPrior | None
+    ) -> None:
+        """Swap a newcomer's prior ``old`` for ``new`` (re-weighed by their reactions)."""
+        ...
+
+    def replace_priors(
+        self,
+        bs: BatchState,
+        old: Sequence[CommunityPrior | None],
+        new: Sequence[CommunityPrior | None],
+    ) -> None:
+        """:meth:`replace_prior` for each listener of a batch."""
+        ...
+
 
 def takes_community_prior(learner: Learner) -> TypeGuard[CommunityLearner]:
     """Whether ``learner`` starts newcomers from a community prior (its declared flag)."""

@@ -113,17 +113,51 @@ class DynaLearner:
         state.q[...] = self._planned(np.zeros((n_genres, n_genres)), *self._counts(state))
         return state
 
-    def _add_prior(self, memory: np.ndarray, prior: CommunityPrior) -> None:
+    def _add_prior(self, memory: np.ndarray, prior: CommunityPrior, sign: float = 1.0) -> None:
         """Pseudo-reactions at the prior's mean, spread evenly over the current genres so
         they inform the pooled reward and never look like a taste of one row."""
         n = memory.shape[-1]
         if prior.mean.shape != (n,):
             raise ValueError(f"prior has {prior.mean.size} genres, the table {n}")
-        per_cell = prior.strength / n
+        per_cell = sign * prior.strength / n
         memory[VISITS] += per_cell[np.newaxis, :]
         memory[REWARD_SUM] += (per_cell * (self.scale.low + self.scale.span * prior.mean))[
             np.newaxis, :
         ]
+
+    def replace_prior(
+        self, state: LearnerState, old: CommunityPrior | None, new: CommunityPrior | None
+    ) -> None:
+        """:meth:`replace_priors` for one listener (the bot, after a newcomer's reaction)."""
+        if state.memory is None:
+            state.memory = fresh_memory(state.visits, state.reward_sum)
+        one = BatchState(
+            state.q[None], np.array([state.epsilon]), state.visits[None],
+            state.reward_sum[None], state.memory[None],
+        )  # fmt: skip
+        self.replace_priors(one, [old], [new])  # views: writes go to ``state``
+
+    def replace_priors(
+        self,
+        bs: BatchState,
+        old: Sequence[CommunityPrior | None],
+        new: Sequence[CommunityPrior | None],
+    ) -> None:
+        """Swap listener i's community pseudo-reactions ``old[i]`` for ``new[i]`` (a mixture
+        prior re-weighed by their own reactions) and re-plan those tables."""
+        if bs.memory is None:
+            bs.memory = fresh_memory(bs.visits, bs.reward_sum)
+        some = [i for i, (o, p) in enumerate(zip(old, new, strict=True)) if o is not p]
+        for i in some:
+            before, after = old[i], new[i]
+            if before is not None:
+                self._add_prior(bs.memory[i], before, -1.0)
+            if after is not None:
+                self._add_prior(bs.memory[i], after)
+            np.maximum(bs.memory[i, VISITS], 0.0, out=bs.memory[i, VISITS])
+        if some:
+            mem = bs.memory[some]
+            bs.q[some] = self._planned(bs.q[some], mem[:, VISITS], mem[:, REWARD_SUM])
 
     @staticmethod
     def _counts(state: LearnerState) -> tuple[np.ndarray, np.ndarray]:
