@@ -18,7 +18,7 @@ from bot.engine.community import (
 )
 from bot.engine.learners import DynaLearner
 from bot.engine.learners.dyna import DynaParams
-from bot.engine.learners.forgetting import REWARD_SUM, VISITS
+from bot.engine.learners.dyna.forgetting import REWARD_SUM, VISITS
 from bot.engine.population import random_populations
 
 LOW, HIGH = -5.0, 10.0
