@@ -29,16 +29,18 @@ trained on ``--peer-seeds`` seeds because VW runs one Python call per listener a
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from bot.engine import evaluation
-from bot.engine.batch_training import train_batch
+from bot.engine.batch_training import BatchLog, train_batch
 from bot.engine.evaluation import REGRET_DEFINITION
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
 from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, resolve_user
@@ -81,6 +83,30 @@ class Metrics:
     regret_p95: float = 0.0  # 95th percentile of a run's final regret
 
 
+T = TypeVar("T")
+
+
+def in_child(fn: Callable[[], T]) -> T:
+    """``fn()`` in a forked child process, its result sent back: what the child allocated
+    (VW's workspaces) is returned to the system when it exits."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.SimpleQueue()
+
+    def run() -> None:
+        try:
+            queue.put((True, fn()))
+        except BaseException as exc:  # reported in the parent
+            queue.put((False, f"{type(exc).__name__}: {exc}"))
+
+    child = ctx.Process(target=run)
+    child.start()
+    ok, value = queue.get()
+    child.join()
+    if not ok:
+        raise RuntimeError(f"peer run failed in its child process: {value}")
+    return value
+
+
 def run_cases(
     learner: BatchLearner,
     cases: Sequence[Case],
@@ -92,17 +118,23 @@ def run_cases(
 ) -> Metrics:
     """Train ``seeds`` listeners per case in one batch and score them against π*.
 
-    ``per_case`` trains one case's listeners at a time (the peers: a VW workspace holds
-    about 8 MB, so 12 cases × 200 seeds at once would need some 20 GB)."""
+    ``per_case`` trains one case's listeners at a time, each in a child process (the
+    peers: a VW workspace holds about 8 MB, and some of it stays after ``finish()``, so
+    12 cases × 200 seeds in one process ran out of memory at over 20 GB)."""
     probs = np.repeat(np.stack([c.probs for c in cases]), seeds, axis=0)
     expected = np.repeat(np.stack([c.expected for c in cases]), seeds, axis=0)
     policy = np.repeat(np.stack([c.policy for c in cases]), seeds, axis=0)
-    rng = np.random.default_rng(seed)
-    chunk = seeds if per_case else probs.shape[0]
-    logs = [
-        train_batch(learner, probs[i : i + chunk], chunk, steps, rng)
-        for i in range(0, probs.shape[0], chunk)
-    ]
+    if per_case:
+        logs = [
+            in_child(
+                lambda i=i: train_batch(
+                    learner, probs[i : i + seeds], seeds, steps, np.random.default_rng([seed, i])
+                )
+            )
+            for i in range(0, probs.shape[0], seeds)
+        ]
+    else:
+        logs = [train_batch(learner, probs, probs.shape[0], steps, np.random.default_rng(seed))]
     s = np.concatenate([lg.states for lg in logs], axis=1)
     a = np.concatenate([lg.actions for lg in logs], axis=1)
     rewards = np.concatenate([lg.rewards for lg in logs], axis=1)
@@ -268,7 +300,14 @@ def drift_section(args: argparse.Namespace, learners: dict) -> None:
                 Stretch(g.stop - g.start, g.taste.reward_probs(DEFAULT_GENRES))
                 for g in user.segments(args.steps)
             ]
-            log = train_stretches(learner, stretches, seeds, np.random.default_rng(args.seed))
+
+            def train(
+                stretches: list = stretches, seeds: int = seeds, learner: object = learner
+            ) -> BatchLog:
+                rng = np.random.default_rng(args.seed)
+                return train_stretches(learner, stretches, seeds, rng)  # type: ignore[arg-type]
+
+            log = in_child(train) if seeds != args.seeds else train()
             scores = score_steps(log.states, log.actions, user, DEFAULT_GENRES, GAMMA)
             figures.setdefault(name, {})[user.name] = change_summary(scores)
     head = [
