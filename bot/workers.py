@@ -2,8 +2,10 @@
 
 Threads are not enough: training and matplotlib are mostly Python code, so a worker
 thread holds the GIL and the event loop stalls (measured: 14 s of loop lag with five
-`/simulate` runs in threads, 41 ms with one niced worker process). The worker process is
-started lazily, runs at a lower priority, and is killed at shutdown.
+`/simulate` runs in threads, 41 ms with one niced worker process). The worker process
+runs at a lower priority and is killed at shutdown. The bot starts and warms it at
+start-up (:meth:`CpuPool.start`), so the first /qtable does not pay for a cold process
+(forkserver, numpy and matplotlib imports, the font cache: seconds on a busy machine).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -28,7 +31,13 @@ __all__ = [
     "render_curve_png",
     "render_qtable_png",
     "render_stats_png",
+    "warm_up",
 ]
+
+
+PRELOAD = ("bot.engine.training", "bot.render.charts", "bot.render.stats")
+"""Imported by the forkserver before it forks a worker (numpy, matplotlib): a worker
+restarted after a crash, or the next pool in the same process, starts with them loaded."""
 
 
 def _worker_init(nice: int) -> None:
@@ -45,22 +54,58 @@ class CpuPool:
         self.nice = nice
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._closed = False
+        self._lock = threading.Lock()  # start() makes the pool on a thread
+        self._starting: asyncio.Task[None] | None = None
+        self.warm = False
+        """True once :meth:`start` has run its warm-up in the worker."""
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._closed:
-            raise RuntimeError("the worker pool is shut down")
-        if self._pool is None:
-            # forkserver: the bot process has threads, and fork() with threads is unsafe.
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_worker_init,
-                initargs=(self.nice,),
-            )
-        return self._pool
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker pool is shut down")
+            if self._pool is None:
+                # forkserver: the bot process has threads, and fork() with threads is unsafe.
+                # The server imports the heavy modules once; every worker forks with them.
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(list(PRELOAD))
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=context,
+                    initializer=_worker_init,
+                    initargs=(self.nice,),
+                )
+            return self._pool
+
+    def _spawn(self) -> None:
+        """Make the pool and its processes (blocking: the forkserver starts, then forks)."""
+        self._executor().submit(os.getpid).result()
+
+    async def start(self) -> None:
+        """Start the worker process and warm it (imports, a first chart), off the loop.
+
+        Starting a process blocks its caller (the forkserver is started and answers), so
+        that part runs on a thread; the warm-up runs in the worker itself. A call to
+        :meth:`run` meanwhile waits for it instead of starting a second process. Failing
+        to warm is not fatal: the first real call starts the worker as before.
+        """
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        try:
+            await asyncio.to_thread(self._spawn)
+            await self.run(warm_up)
+            self.warm = True
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            if not self._closed:
+                log.warning("warming the worker process failed: %s", exc)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` in the worker; a crashed worker is replaced next time."""
+        starting = self._starting
+        if starting is not None and not starting.done() and fn is not warm_up:
+            await asyncio.shield(starting)  # never make the pool on the loop meanwhile
         pool = self._executor()
         call = functools.partial(fn, *args, **kwargs)
         try:
@@ -78,8 +123,9 @@ class CpuPool:
 
     def terminate(self) -> None:
         """Kill running work and refuse new work: used at shutdown, so it never waits."""
-        self._closed = True
-        pool, self._pool = self._pool, None
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
         if pool is None:
             return
         # ProcessPoolExecutor has no public way to stop a running call before Python 3.14.
@@ -87,6 +133,17 @@ class CpuPool:
             with contextlib.suppress(Exception):
                 proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def warm_up() -> int:
+    """In the worker: draw one small chart, so the first real call finds matplotlib's
+    renderer and fonts loaded (the modules come with the fork, see :data:`PRELOAD`)."""
+    import numpy as np
+
+    from bot.render.charts import qtable_png
+
+    qtable_png(("A", "B"), np.zeros((2, 2)), title="warm-up")
+    return os.getpid()
 
 
 def render_qtable_png(genres: tuple[str, ...], q: Any, title: str) -> bytes:

@@ -137,6 +137,9 @@ class QTuneBot(commands.Bot):
             await warn_if_doubled(self.tree, self.service, self.settings.dev_guild)
         else:
             log.info("not syncing app commands: the process running shard 0 does")
+        if self.service.cpu is not None:
+            # Warm the worker process now (off the loop), not at the first chart.
+            self.spawn(self.service.cpu.start(), "qtune-worker-start")
         if self.settings.loop_lag_interval:
             self.loop_lag = LoopLagMonitor(self.settings.loop_lag_interval)
             self.spawn(self.loop_lag.run(), "qtune-loop-lag")

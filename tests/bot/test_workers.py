@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 
 import numpy as np
@@ -92,3 +93,69 @@ def test_the_curve_worker_draws_the_best_line_only_for_known_listeners() -> None
     with_best = render_curve_png(rewards, "t", "pop_lover", ("Pop", "Rock", "Jazz"))
     assert with_best != plain
     assert render_curve_png(rewards, "t", "/etc/passwd", ("Pop", "Rock")) == plain
+
+
+def _imported(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+async def test_start_warms_the_worker(pool: CpuPool) -> None:
+    """After start() the worker runs and has matplotlib loaded: the first chart is warm."""
+    await pool.start()
+    assert pool.warm
+    assert await pool.run(_imported, "matplotlib")
+    pids = {await pool.run(_sleep_then_pid, 0) for _ in range(3)}
+    assert len(pids) == 1
+    assert os.getpid() not in pids
+
+
+async def test_start_leaves_the_event_loop_free(
+    pool: CpuPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blocking part of start() (making the process) runs on a thread: the loop keeps
+    running meanwhile. The spawn below waits for the loop to run a callback; were it on
+    the loop, that callback could not run and the spawn would give up."""
+    loop_ran = threading.Event()
+    spawned_on: list[int] = []
+    real_spawn = CpuPool._spawn
+
+    def spawn(self: CpuPool) -> None:
+        spawned_on.append(threading.get_ident())
+        asyncio.run_coroutine_threadsafe(_set(loop_ran), loop)
+        if not loop_ran.wait(20):
+            raise RuntimeError("the event loop did not run while the worker started")
+        real_spawn(self)
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(CpuPool, "_spawn", spawn)
+    await pool.start()
+    assert spawned_on
+    assert spawned_on[0] != threading.get_ident()
+    assert loop_ran.is_set()
+    assert pool.warm
+
+
+async def _set(event: threading.Event) -> None:
+    event.set()
+
+
+async def test_a_call_during_start_uses_the_warming_worker(pool: CpuPool) -> None:
+    """A chart asked for while the worker starts waits for it: one process, not two."""
+    starting = asyncio.ensure_future(pool.start())
+    pid = await pool.run(_sleep_then_pid, 0)
+    await starting
+    assert pool.warm
+    assert await pool.run(_sleep_then_pid, 0) == pid
+
+
+async def test_terminate_during_start_is_quiet(
+    pool: CpuPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    starting = asyncio.ensure_future(pool.start())
+    await asyncio.sleep(0)
+    pool.terminate()
+    await asyncio.wait_for(starting, 30)
+    assert not pool.warm
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

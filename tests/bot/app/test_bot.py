@@ -14,7 +14,7 @@ import yarl
 
 from bot.app.bot import QTuneBot
 from bot.app.sync import SYNC_HASH_KEY
-from bot.config import Settings
+from bot.config import Settings, open_service
 from bot.errors import Cancelled
 from bot.service import QTuneService
 
@@ -153,3 +153,26 @@ async def test_a_failing_background_task_is_logged(service: QTuneService, caplog
     assert errors
     assert errors[0].exc_info is not None
     await bot.close()
+
+
+def _imported(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+async def test_setup_hook_warms_the_worker_without_waiting_for_it(tmp_path: Any) -> None:
+    """The worker process starts at start-up, in the background: setup_hook returns first,
+    then the worker is up with matplotlib loaded before any chart is asked for."""
+    settings = Settings(db_path=tmp_path / "app.db")
+    service, storage = await open_service(settings, cpu=True)
+    assert service.cpu is not None
+    try:
+        bot, _ = await started(settings, service)
+        assert not service.cpu.warm  # setup_hook did not wait for it
+        await asyncio.wait_for(service.cpu.start(), 60)  # the start-up's own warm-up
+        assert service.cpu.warm
+        assert await service.run_cpu(_imported, "matplotlib")
+        await bot.close()
+    finally:
+        await storage.close()
