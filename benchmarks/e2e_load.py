@@ -75,6 +75,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -90,6 +91,7 @@ from tests.harness import THUMBS_DOWN, THUMBS_UP, BotProcess, Line, bot_environm
 from tests.harness.process import OUTPUT
 
 FLOOR_BOT = Path(__file__).with_name("floor_bot.py")
+CPU_PROFILE = Path(__file__).with_name("cpu_profile.py")
 OWN_REACTIONS = [THUMBS_UP, THUMBS_DOWN]
 GENRES_TYPED = ("pop", "rock", "jazz", "classical", "hip hop", "HipHop", "Rock")
 SIM_PROFILE = "pop_lover"
@@ -588,6 +590,7 @@ class Config:
     dbs: list[str] | None = None  # --db/--procs: the database comparison (e2e_backends.py)
     procs: list[int] | None = None
     repeat: int = 1
+    profile: Path | None = None  # run both bots under benchmarks/cpu_profile.py, write here
 
 
 async def warm_up(
@@ -658,6 +661,8 @@ async def run_phase(
     probe = LagProbe()
     probe.start()
     bot_cpu = cpu_seconds(bot.pid)
+    if cfg.profile is not None and result.name == "plain":
+        os.kill(bot.pid, signal.SIGUSR1)  # the sampler starts counting
     busy = system_busy()
     phase = Phase(
         fake,
@@ -685,6 +690,8 @@ async def run_phase(
     result.driver_gc_ms = probe.max_gc * 1000
     result.driver_cpu = probe.cpu / (ended - started)
     bot_cpu_end = cpu_seconds(bot.pid)
+    if cfg.profile is not None and result.name == "plain":
+        await write_profile(bot, profile_path(cfg.profile, result.bot, result.users))
     if bot_cpu is not None and bot_cpu_end is not None:
         result.bot_cpu = (bot_cpu_end - bot_cpu) / (ended - started)
         result.other_cpu = busy / (ended - started) - result.bot_cpu - result.driver_cpu
@@ -724,6 +731,8 @@ async def run_level(
         channels = spread(fake, cfg, users)
         env = load_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
         command = cfg.bot_command if kind == "qtune" else [sys.executable, str(FLOOR_BOT)]
+        if cfg.profile is not None:
+            command = profiled(command, profile_path(cfg.profile, kind, users))
         bot = BotProcess(env, tmp, command=command)
         log = BotLog(bot)
         watcher = CommitWatcher(tmp / "qtune.sqlite3", cfg.poll_ms / 1000)
@@ -810,6 +819,49 @@ async def run_level(
     if not cfg.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+# --------------------------------------------------------------------------- profiling
+def profile_path(folder: Path, kind: str, users: int) -> Path:
+    return folder / f"{kind}-{users}.json"
+
+
+def profiled(command: list[str], out: Path) -> list[str]:
+    """The bot's command line under the CPU-clock sampler (``-m bot`` or a script)."""
+    python, *rest = command
+    if rest[:2] == ["-m", "bot"]:
+        return [python, str(CPU_PROFILE), "--out", str(out), "-m", "bot", *rest[2:]]
+    return [python, str(CPU_PROFILE), "--out", str(out), *rest]
+
+
+def profile_written(out: Path, *, clear: bool = False) -> bool:
+    """Whether the profile ``out`` exists (a stat; ``clear`` removes an old one first)."""
+    if clear:
+        out.unlink(missing_ok=True)
+    return out.exists()
+
+
+async def write_profile(bot: BotProcess, out: Path) -> None:
+    """Ask the sampler in the bot (SIGUSR2) for the phase's profile; wait for the file."""
+    profile_written(out, clear=True)
+    os.kill(bot.pid, signal.SIGUSR2)
+    for _ in range(100):
+        if profile_written(out):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the bot under the sampler wrote no profile to {out}")
+
+
+def print_profiles(folder: Path, results: list[PhaseResult]) -> None:
+    """qtune's and the floor's main-thread CPU side by side, per interaction."""
+    from benchmarks.cpu_profile import report
+
+    for users in sorted({r.users for r in results}):
+        pair = [r for r in results if r.users == users and r.name == "plain"]
+        paths = [profile_path(folder, r.bot, users) for r in pair]
+        if len(pair) == 2 and all(p.exists() for p in paths):
+            print(f"\n== where the CPU goes, {users} users (benchmarks/cpu_profile.py) ==")
+            print(report(paths, [r.interactions for r in pair]))
 
 
 # --------------------------------------------------------------------------- printing
@@ -1030,6 +1082,13 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra bot setting"
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and bot logs")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run both bots under benchmarks/cpu_profile.py; their phase profiles go here",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds: 10 users, 2 rounds, small simulate"
@@ -1070,6 +1129,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         users_per_channel=args.users_per_channel,
         guilds=args.guilds,
         floor=not args.no_floor,
+        profile=args.profile,
     )
     if args.db or args.procs:
         cfg.dbs = (args.db or "sqlite,pg").split(",")
@@ -1122,6 +1182,8 @@ async def main_async(cfg: Config) -> int:
             print(f"  (qtune/floor CPU per interaction here: ×{ratio(q, f):.2f})")
     else:
         print_summary(ordered, cfg.users)
+    if cfg.profile is not None:
+        print_profiles(cfg.profile, ordered)
     if cfg.json_path is not None:
         cfg.json_path.write_text(json.dumps([r.summary() for r in ordered], indent=2))
     if not any(r.interactions for r in results):
