@@ -25,6 +25,7 @@ import os
 import runpy
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections import defaultdict
@@ -46,6 +47,9 @@ OUTER = (
 OUTER_FUNCS = {"_run_once", "run_forever", "run_until_complete", "_run"}
 
 
+SYSTEM = slice(12, 13)  # /proc/<pid>/task/<tid>/stat: stime
+
+
 class Sampler:
     """Charges the main thread's CPU time to its stack, sample by sample.
 
@@ -63,20 +67,41 @@ class Sampler:
         self.stacks: dict[tuple[Any, ...], float] = defaultdict(float)
         self.started = time.monotonic()
         self.cpu_start = thread_cpu()
+        self.sys_start = thread_cpu(SYSTEM)
         self.main_start = self.last = time.thread_time()
+        self.main_ident = threading.main_thread().ident
+        self.thread_last: dict[int, float] = {}
 
     def _sample(self, _sig: int, frame: FrameType | None) -> None:
         now = time.thread_time()
-        codes = []
-        while frame is not None:
-            codes.append(frame.f_code)
-            frame = frame.f_back
-        self.stacks[tuple(codes)] += now - self.last
+        self.stacks[codes_of(frame)] += now - self.last
+        self._sample_threads()
         self.last = time.thread_time()
+
+    def _sample_threads(self) -> None:
+        """The other Python threads (the SQLite thread): their own clocks, their stacks
+        now, under a ``[thread name]`` root. Coarser than the main thread's (a waiting
+        thread is seen at its wait), but it says where their CPU goes."""
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            ident = thread.ident
+            if ident is None or ident == self.main_ident:
+                continue
+            try:
+                now = time.clock_gettime(time.pthread_getcpuclockid(ident))
+            except (OSError, ProcessLookupError):
+                continue
+            last = self.thread_last.get(ident, now)
+            self.thread_last[ident] = now
+            if now > last:
+                key = (f"[{thread.name}]", *codes_of(frames.get(ident)))
+                self.stacks[key] += now - last
 
     def _reset(self, _sig: int, _frame: FrameType | None) -> None:
         self.stacks.clear()
+        self.thread_last.clear()
         self.started, self.cpu_start = time.monotonic(), thread_cpu()
+        self.sys_start = thread_cpu(SYSTEM)
         self.main_start = self.last = time.thread_time()
 
     def _dump(self, _sig: int, _frame: FrameType | None) -> None:
@@ -92,6 +117,10 @@ class Sampler:
             ("main" if tid == os.getpid() else str(tid)): cpu - self.cpu_start.get(tid, 0.0)
             for tid, cpu in end.items()
         }
+        system = {
+            ("main" if tid == os.getpid() else str(tid)): cpu - self.sys_start.get(tid, 0.0)
+            for tid, cpu in thread_cpu(SYSTEM).items()
+        }
         stacks: dict[str, float] = defaultdict(float)
         for codes, seconds in list(self.stacks.items()):  # one C call: no sample inside
             stacks[stack_name(codes)] += seconds
@@ -99,6 +128,7 @@ class Sampler:
             "wall_s": time.monotonic() - self.started,
             "main_cpu_s": main_cpu,
             "threads_cpu_s": threads,
+            "threads_system_s": system,
             "stacks": dict(stacks),
         }
         tmp = self.out.with_suffix(".tmp")
@@ -112,8 +142,9 @@ class Sampler:
         signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
 
 
-def thread_cpu() -> dict[int, float]:
-    """CPU seconds (user + system) of every thread of this process, by thread id."""
+def thread_cpu(which: slice = slice(11, 13)) -> dict[int, float]:
+    """CPU seconds of every thread of this process, by thread id: user + system, or
+    ``which`` of /proc's fields (``slice(12, 13)``: system time only)."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
     for tid in os.listdir("/proc/self/task"):
@@ -122,12 +153,26 @@ def thread_cpu() -> dict[int, float]:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks
+        out[int(tid)] = sum(int(x) for x in fields[which]) / ticks
     return out
 
 
+def codes_of(frame: FrameType | None) -> tuple[Any, ...]:
+    """The code objects of a stack, innermost first (cheap: no names yet)."""
+    codes = []
+    while frame is not None:
+        codes.append(frame.f_code)
+        frame = frame.f_back
+    return tuple(codes)
+
+
 def stack_name(codes: Sequence[Any]) -> str:
-    """``file:function;...`` from the outermost frame in, the start-up frames cut."""
+    """``file:function;...`` from the outermost frame in, the start-up frames cut; another
+    thread's stack starts with its ``[name]``."""
+    root = codes[0] if codes and isinstance(codes[0], str) else None
+    if root is not None:
+        names = [f"{short_path(c.co_filename)}:{c.co_name}" for c in reversed(codes[1:])]
+        return ";".join([root, *names])
     names = [f"{short_path(c.co_filename)}:{c.co_name}" for c in reversed(codes)]
     while names and (
         any(names[0].startswith(p) or f"/{p}" in names[0] for p in OUTER)
@@ -186,10 +231,11 @@ def category(stack: str) -> str:
 
 
 def breakdown(profile: dict[str, Any]) -> dict[str, float]:
-    """CPU seconds per category of the leaf frame."""
+    """CPU seconds per category of the leaf frame (the main thread's stacks)."""
     out: dict[str, float] = defaultdict(float)
     for stack, seconds in profile["stacks"].items():
-        out[category(stack)] += seconds
+        if not stack.startswith("["):
+            out[category(stack)] += seconds
     return dict(out)
 
 
@@ -263,10 +309,11 @@ def top_leaves(profile: dict[str, Any], n: int, label: str) -> str:
     own: dict[str, float] = defaultdict(float)
     for stack, seconds in profile["stacks"].items():
         frames = stack.split(";")
-        own[";".join(frames[-2:])] += seconds
+        where = f"{frames[0]} " if stack.startswith("[") else ""
+        own[where + ";".join(frames[-2:])] += seconds
     total = sum(own.values()) or 1.0
     rows = sorted(own.items(), key=lambda kv: -kv[1])[:n]
-    lines = [f"\n  {label}: heaviest functions (caller;function), share of main-thread CPU"]
+    lines = [f"\n  {label}: heaviest functions (caller;function), share of sampled CPU"]
     lines += [f"  {s / total:6.1%}  {name}" for name, s in rows]
     return "\n".join(lines)
 

@@ -92,3 +92,15 @@ def test_dyna_propensities_match_how_often_it_picks() -> None:
     assert p.sum() == pytest.approx(1.0)
     assert np.abs(p - picks).max() < 4 * np.sqrt(0.25 / n) * np.sqrt(2)
     assert (p > 0).all()  # a logged pick never has propensity 0
+
+
+def test_dyna_propensities_do_not_depend_on_the_cached_model() -> None:
+    """They read the model select() caches; a cache made for another listener's counts
+    (users interleave in the bot) must be replaced, not used: same draws, same answer."""
+    learner = make_learner("dyna")
+    mine = run_chain(learner, resolve_user("jazz_enthusiast"), 15, np.random.default_rng(4)).state
+    other = run_chain(learner, resolve_user("pop_lover"), 30, np.random.default_rng(6)).state
+    learner.select(other, 2, np.random.default_rng(7))  # caches the other listener's model
+    after_other = learner.selection_probabilities(mine, 2, np.random.default_rng(8))
+    fresh = make_learner("dyna").selection_probabilities(mine, 2, np.random.default_rng(8))
+    np.testing.assert_array_equal(after_other, fresh)

@@ -27,7 +27,6 @@ from bot.engine.learners.dyna.posterior import (
     mean_reward,
     pick_best,
     posterior,
-    sharpness,
 )
 from bot.engine.logs import TrainingLog
 from bot.engine.qlearning import (
@@ -195,16 +194,29 @@ class DynaLearner:
         """P(select = a) for every genre a, estimated from ``draws`` Thompson draws of
         row s at once (the same draw as :meth:`select`: which model holds per cell, then
         that model's Beta), for offline evaluation. A chosen genre never gets less than
-        1/draws."""
+        1/draws.
+
+        It reads the model :meth:`select` caches (in the bot it has just been computed
+        for this state) and draws one Beta per cell, with per-cell parameters: 0.19 ms for
+        512 draws, against 0.40-0.47 ms recomputing the posterior and drawing both models.
+        """
         k = draws or self.PROPENSITY_DRAWS
+        c = self._c
         visits, reward_sum = self._counts(state)
-        post = posterior(visits, reward_sum, self.params, self.scale)
-        c = float(sharpness(visits, self.params)[0])
-        n = state.q.shape[0]
-        pool = rng.beta(c * post.pool_a, c * post.pool_b, size=(k, n))
-        own = rng.beta(c * post.own_a[s], c * post.own_b[s], size=(k, n))
-        x = np.where(rng.random((k, n)) < post.own_weight[s], own, pool)
-        row = self.scale.low + self.scale.span * x + self.params.gamma * state.q.max(axis=1)
+        vis, rsum = visits.tolist(), reward_sum.tolist()
+        m = self._cols
+        if m is None or m.visits != vis or m.reward_sum != rsum:
+            m = self._cols = scalar.model(vis, rsum, c)
+        sharp = c.sharpness * (1.0 + c.early * math.exp(-m.total / c.early_reactions))
+        cells = np.array([col.cells[s] for col in m.cols])  # (n, 3): own weight, a, b
+        pool = np.array([(col.pool_a, col.pool_b) for col in m.cols]) * sharp
+        n = len(m.cols)
+        own = rng.random((k, n)) < cells[:, 0]
+        x = rng.beta(
+            np.where(own, sharp * cells[:, 1], pool[:, 0]),
+            np.where(own, sharp * cells[:, 2], pool[:, 1]),
+        )
+        row = c.span * x + (c.low + self.params.gamma * state.q.max(axis=1))
         counts = np.maximum(np.bincount(row.argmax(axis=1), minlength=n), 1)
         return counts / counts.sum()
 
