@@ -219,6 +219,9 @@ class QTuneService:
         # reactions: in this process's memory only, never stored (see _reweigh).
         self._newcomers: OrderedDict[int, CommunityMixture] = OrderedDict()
         self.rng = rng if rng is not None else np.random.default_rng()
+        # Propensities are estimated by drawing (dyna): from their own stream, so that
+        # logging them changes no suggestion (spawn() does not advance self.rng).
+        self._propensity_rng = self.rng.spawn(1)[0]
         # "hip hop", "hip-hop", "hiphop", "hip_hop" all fold to "hiphop".
         self._by_key = {_key(g): g for g in self.genres}
         # Set at shutdown; running simulations notice it at their next progress call.
@@ -396,7 +399,8 @@ class QTuneService:
         """P(the learner picks ``a`` from ``s``), logged for offline evaluation (dyna: 512
         draws, about 0.2 ms on the event loop, the largest part of the learner's cost per
         /nowplaying; measured with ``benchmarks/e2e_load.py --profile``)."""
-        return float(self.learner.selection_probabilities(learner_state, s, self.rng)[a])
+        draws = self._propensity_rng
+        return float(self.learner.selection_probabilities(learner_state, s, draws)[a])
 
     async def record(
         self,

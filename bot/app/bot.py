@@ -42,6 +42,9 @@ COG_EXTENSIONS: tuple[str, ...] = (
 )
 LOOP_LAG_KEY = "loop_lag_max_ms"
 SHUTDOWN_GRACE = 10.0
+"""Seconds :meth:`QTuneBot.close` gives work in flight and the gateway, all stages together."""
+GATEWAY_CLOSE_TIMEOUT = 5.0
+LAG_SAVE_TIMEOUT = 2.0
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -162,23 +165,52 @@ class QTuneBot(commands.Bot):
             log.info("invite me with %s", url)
 
     async def close(self) -> None:
-        """Stop simulations, let work in flight finish, close the gateway and HTTP."""
+        """Stop simulations, let work in flight finish, close the gateway and HTTP.
+
+        Bounded as a whole (:data:`SHUTDOWN_GRACE`, plus :data:`LAG_SAVE_TIMEOUT` for one
+        last database write): a saturated bot has hundreds of commands in flight, and an
+        unbounded stage (a gateway that does not answer the close, a task that outlives
+        its cancellation) once kept it alive past its supervisor's 30 s. Work still
+        running when the grace is over is left to Discord's record: a reaction whose
+        reward was not stored is applied by the next start-up catch-up.
+        """
         if self._shutting_down:
-            await super().close()
+            await self._close_connections(GATEWAY_CLOSE_TIMEOUT)
             return
         self._shutting_down = True
         log.info("shutting down")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         self.service.cancel_simulations()
         # In-flight commands may still need REST (reactions, follow-ups): a short grace
-        # while events still arrive, then the full grace once the gateway is closed.
-        await self._wait_idle(SHUTDOWN_GRACE / 5)
+        # while events still arrive, then the rest of the grace once the gateway is closed.
+        await self._wait_idle(min(SHUTDOWN_GRACE / 5, left()))
         for task in list(self._tasks):
             task.cancel()
-        await super().close()
-        await self._wait_idle(SHUTDOWN_GRACE)
+        await self._close_connections(min(GATEWAY_CLOSE_TIMEOUT, left()))
+        await self._wait_idle(left())
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._save_loop_lag()
+            _, stuck = await asyncio.wait(set(self._tasks), timeout=max(left(), 0.1))
+            if stuck:
+                log.warning("%d background task(s) did not stop at shutdown", len(stuck))
+        try:
+            await asyncio.wait_for(self._save_loop_lag(), LAG_SAVE_TIMEOUT)
+        except TimeoutError:
+            log.warning("the loop-lag figure was not saved: the database did not answer")
+
+    async def _close_connections(self, within: float) -> None:
+        """discord.py's close (gateway, then HTTP), at most ``within`` seconds; on timeout
+        the HTTP session is closed directly, so no request outlives the shutdown."""
+        try:
+            await asyncio.wait_for(asyncio.shield(super().close()), max(within, 0.1))
+        except TimeoutError:
+            log.warning("the gateway did not close within %.0f s; closing HTTP anyway", within)
+            with contextlib.suppress(Exception):
+                await self.http.close()
 
     async def _wait_idle(self, grace: float) -> None:
         if not await self.in_flight.wait_idle(grace):

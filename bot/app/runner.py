@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -47,10 +48,25 @@ async def open_bot(settings: Settings, *, cpu: bool = True) -> AsyncIterator[QTu
             lock.release()
 
 
-async def close_storage(storage: Storage) -> None:
-    """Close the storage; a failure is logged, never raised (the bot is stopping anyway)."""
+STORAGE_CLOSE_TIMEOUT = 8.0
+"""Seconds the storage gets to commit what is queued at shutdown (the whole shutdown stays
+under :data:`EXIT_DEADLINE`)."""
+EXIT_DEADLINE = 25.0
+"""Seconds after SIGTERM/SIGINT after which the process exits whatever still runs: under
+the 30 s a supervisor (systemd's default, the load benchmark) waits before SIGKILL."""
+
+
+async def close_storage(storage: Storage, within: float = STORAGE_CLOSE_TIMEOUT) -> None:
+    """Close the storage; a failure is logged, never raised (the bot is stopping anyway).
+
+    Bounded: a database that does not answer (locked by another process, a PostgreSQL
+    server gone) must not keep the process alive. What was not committed then is what the
+    next start-up catch-up reads back from Discord.
+    """
     try:
-        await storage.close()
+        await asyncio.wait_for(storage.close(), within)
+    except TimeoutError:
+        log.warning("the storage did not close within %.0f s; leaving it", within)
     except Exception:
         log.exception("closing the storage failed")
     else:
@@ -60,11 +76,13 @@ async def close_storage(storage: Storage) -> None:
 class StopSignals:
     """SIGTERM/SIGINT set ``stop``; a second one while closing exits at once."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, watchdog: bool = False) -> None:
         self.loop = loop
+        self.uses_watchdog = watchdog  # the process's own main: bound its exit too
         self.stop = asyncio.Event()
         self.received: str | None = None
         self._installed: list[signal.Signals] = []
+        self.watchdog: threading.Timer | None = None
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.stop.is_set():  # a second signal while closing: stop waiting
@@ -72,6 +90,8 @@ class StopSignals:
             os._exit(128 + sig.value)  # committed rewards are safe (SQLite WAL)
         self.received = sig.name
         self.stop.set()
+        if self.uses_watchdog:
+            self.watchdog = start_watchdog(EXIT_DEADLINE)
 
     def __enter__(self) -> StopSignals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,6 +105,23 @@ class StopSignals:
     def __exit__(self, *_exc: object) -> None:
         for sig in self._installed:
             self.loop.remove_signal_handler(sig)
+
+
+def start_watchdog(deadline: float) -> threading.Timer:
+    """The last bound of a shutdown: a daemon thread that ends the process ``deadline``
+    seconds from now if it is still alive (every stage has its own bound; this catches
+    what none foresaw, including the interpreter's own exit waiting on a thread). It
+    exits 1: a shutdown that needed it did not finish its work."""
+
+    def expire() -> None:
+        log.error("shutdown still not finished %.0f s after the signal; exiting now", deadline)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(deadline, expire)
+    timer.name, timer.daemon = "qtune-exit-watchdog", True
+    timer.start()
+    return timer
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -103,15 +140,19 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def run_bot(settings: Settings) -> int:
     """The bot process's main: :func:`run` on the fastest event loop installed."""
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(run(settings))
+        return runner.run(run(settings, exit_watchdog=True))
 
 
-async def run(settings: Settings) -> int:
-    """Run the bot until SIGTERM/SIGINT (exit 0) or a fatal error."""
+async def run(settings: Settings, *, exit_watchdog: bool = False) -> int:
+    """Run the bot until SIGTERM/SIGINT (exit 0) or a fatal error.
+
+    ``exit_watchdog`` (the bot process's main only: it may end the process) bounds the
+    whole exit after the signal by :data:`EXIT_DEADLINE`, the interpreter's own included.
+    """
     token = settings.require_token()
     configure_logging(settings)
     loop = asyncio.get_running_loop()
-    with StopSignals(loop) as signals:
+    with StopSignals(loop, watchdog=exit_watchdog) as signals:
         async with open_bot(settings) as bot:
             return await _serve(bot, token, signals)
 

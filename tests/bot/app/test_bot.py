@@ -176,3 +176,41 @@ async def test_setup_hook_warms_the_worker_without_waiting_for_it(tmp_path: Any)
         await bot.close()
     finally:
         await storage.close()
+
+
+async def test_close_is_bounded_when_nothing_finishes(
+    service: QTuneService, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """Issue 14 §2: work in flight that never ends and a gateway close that never returns
+    (discord.py's close stands still here) do not hold close(): it returns after its grace,
+    says what it left, and still closes the HTTP session."""
+    import bot.app.bot as app_bot
+
+    monkeypatch.setattr(app_bot, "SHUTDOWN_GRACE", 1.0)
+    monkeypatch.setattr(app_bot, "GATEWAY_CLOSE_TIMEOUT", 0.3)
+    never = asyncio.Event()
+
+    async def stuck_close(self: Any) -> None:
+        await never.wait()
+
+    monkeypatch.setattr(discord.ext.commands.Bot, "close", stuck_close)
+    bot = QTuneBot(Settings(), service=service)
+    http_closed = []
+
+    async def close_http() -> None:
+        http_closed.append(True)
+
+    monkeypatch.setattr(bot.http, "close", close_http)
+
+    async def work() -> None:
+        async with bot.in_flight.hold():
+            await never.wait()
+
+    task = asyncio.create_task(work())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(bot.close(), 10)  # the grace is 1 s: far less than 10
+    assert http_closed == [True]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("1 operation(s) still running at shutdown" in m for m in messages)
+    assert any("the gateway did not close" in m for m in messages)
+    task.cancel()

@@ -7,12 +7,14 @@ import logging
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import bot.app.logs as logs
-from bot.app.runner import run
+from bot.app.runner import close_storage, run
 from bot.app.sync import SYNC_HASH_KEY
 from bot.config import Settings, open_service
 from bot.errors import StorageError
@@ -76,3 +78,34 @@ async def test_a_bad_database_stops_the_start_before_discord(tmp_path: Path) -> 
         assert fake.requests == []
         assert fake.sessions == []
     assert db.read_bytes() == b"hello, this is not SQLite at all"
+
+
+class StuckStorage:
+    """A storage whose close never returns (a database that stopped answering)."""
+
+    async def close(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_closing_a_storage_that_does_not_answer_is_bounded(caplog) -> None:
+    await asyncio.wait_for(close_storage(StuckStorage(), within=0.2), 10)  # type: ignore[arg-type]
+    assert any("did not close within" in r.getMessage() for r in caplog.records)
+
+
+WATCHDOG = """
+import threading, time
+from bot.app.runner import start_watchdog
+threading.Thread(target=time.sleep, args=(600,)).start()  # holds the interpreter's exit
+start_watchdog(0.5)
+"""
+
+
+def test_the_exit_watchdog_ends_a_process_whose_exit_hangs() -> None:
+    """The last bound: after the deadline the process exits (code 1, one ERROR line), even
+    when the interpreter's own exit waits on a thread that never ends."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WATCHDOG], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "shutdown still not finished" in proc.stderr
+    assert "Traceback" not in proc.stderr
