@@ -5,8 +5,9 @@
 The same Discord work as qtune, with the fewest calls and nothing else: answer the
 interaction with a suggestion (the callback returns the message, so no GET follows), add
 👍 and 👎, and receive the reaction events (same intents as qtune) without acting on them.
-No storage, no learner, no logging per event. It reads the same settings as the bot
-(``DISCORD_*``, ``QTUNE_DEV_GUILD``, ``QTUNE_GUILD_READY_TIMEOUT``), so
+No storage, no learner, no logging per event; the same event loop as qtune (uvloop
+when it is installed), so the two differ only in what qtune adds. It reads the same
+settings as the bot (``DISCORD_*``, ``QTUNE_DEV_GUILD``, ``QTUNE_GUILD_READY_TIMEOUT``), so
 ``benchmarks/e2e_load.py`` starts it exactly as it starts qtune, and measures its CPU per
 interaction as the denominator of qtune's.
 """
@@ -18,6 +19,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Callable
 
 import discord
 import yarl
@@ -91,5 +93,15 @@ async def main() -> int:
     return 0
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed, as ``bot.app.runner.event_loop_factory`` picks."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        sys.exit(runner.run(main()))
