@@ -17,7 +17,9 @@ import functools
 import logging
 import multiprocessing
 import os
+import select
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -40,10 +42,43 @@ PRELOAD = ("bot.engine.training", "bot.render.charts", "bot.render.stats")
 restarted after a crash, or the next pool in the same process, starts with them loaded."""
 
 
-def _worker_init(nice: int) -> None:
-    """Lower the worker's priority, so the bot's own process wins the cores."""
+def _worker_init(nice: int, bot_pid: int) -> None:
+    """Lower the worker's priority, so the bot's own process wins the cores; end with the
+    bot (:func:`_exit_with`)."""
+    threading.Thread(
+        target=_exit_with, args=(bot_pid,), name="qtune-bot-watch", daemon=True
+    ).start()
     with contextlib.suppress(OSError):
         os.nice(nice)
+
+
+def _exit_with(pid: int) -> None:
+    """In the worker: exit as soon as the bot process ``pid`` is gone.
+
+    A bot killed with SIGKILL left its worker (and so the forkserver) running: a pool
+    worker holds both ends of its own call queue, so it never reads end-of-file, and it
+    kept the bot's stdout and stderr open, so whoever read them (a supervisor, the tests)
+    never saw the bot end. A pidfd wakes exactly when the bot exits; where there is none,
+    the bot is checked every second.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        while _alive(pid):
+            time.sleep(1.0)
+    else:
+        select.select([fd], [], [])
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class CpuPool:
@@ -72,7 +107,7 @@ class CpuPool:
                     self.workers,
                     mp_context=context,
                     initializer=_worker_init,
-                    initargs=(self.nice,),
+                    initargs=(self.nice, os.getpid()),
                 )
             return self._pool
 

@@ -159,3 +159,39 @@ async def test_terminate_during_start_is_quiet(
     await asyncio.wait_for(starting, 30)
     assert not pool.warm
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+KILLED_BOT = """
+import asyncio, os, signal
+from bot.workers import CpuPool
+
+async def main():
+    pool = CpuPool()
+    await pool.start()
+    print("warm" if pool.warm else "cold", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_worker_ends_with_a_killed_bot(tmp_path) -> None:
+    """kill -9 of the bot: its worker (and so the forkserver) must not outlive it. It held
+    the bot's stdout open, so whoever read the bot's output never saw it end (the cluster
+    test's kill -9 hung on that once the worker started at start-up)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed_bot.py"
+    script.write_text(KILLED_BOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"warm\n"
+    reader = threading.Thread(target=proc.stdout.read, daemon=True)
+    reader.start()
+    reader.join(30)  # end-of-file once every holder of the pipe is gone
+    assert not reader.is_alive(), "a process of the killed bot still holds its stdout"
+    assert proc.wait(10) == -9
