@@ -845,7 +845,7 @@ async def write_profile(bot: BotProcess, out: Path) -> None:
     """Ask the sampler in the bot (SIGUSR2) for the phase's profile; wait for the file."""
     profile_written(out, clear=True)
     os.kill(bot.pid, signal.SIGUSR2)
-    for _ in range(100):
+    for _ in range(600):  # 30 s: a saturated bot runs the handler seconds late
         if profile_written(out):
             return
         await asyncio.sleep(0.05)
