@@ -45,6 +45,7 @@ SHUTDOWN_GRACE = 10.0
 """Seconds :meth:`QTuneBot.close` gives work in flight and the gateway, all stages together."""
 GATEWAY_CLOSE_TIMEOUT = 5.0
 LAG_SAVE_TIMEOUT = 2.0
+CANCEL_WAIT = 1.0
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -193,6 +194,11 @@ class QTuneBot(commands.Bot):
             task.cancel()
         await self._close_connections(min(GATEWAY_CLOSE_TIMEOUT, left()))
         await self._wait_idle(left())
+        if self.in_flight.count:
+            # A saturated bot's backlog would otherwise run (and fail, HTTP being closed)
+            # after the grace, one CPU-starved task after another, past the exit deadline.
+            log.warning("cancelling %d operation(s) left after the grace", self.in_flight.cancel())
+            await self.in_flight.wait_idle(CANCEL_WAIT)
         if self._tasks:
             _, stuck = await asyncio.wait(set(self._tasks), timeout=max(left(), 0.1))
             if stuck:

@@ -35,3 +35,28 @@ async def test_a_failing_holder_still_leaves() -> None:
         pass
     assert tracker.count == 0
     assert await tracker.wait_idle(0.01)
+
+
+async def test_cancel_ends_the_tasks_still_holding() -> None:
+    """Shutdown, once its grace is over: every task inside hold() is cancelled, the
+    tracker is idle, a task that already left is untouched."""
+    flight = InFlight()
+    never = asyncio.Event()
+
+    async def stuck() -> None:
+        async with flight.hold(), flight.hold():  # nested holds count once per task
+            await never.wait()
+
+    async def quick() -> str:
+        async with flight.hold():
+            return "done"
+
+    tasks = [asyncio.create_task(stuck()) for _ in range(3)]
+    done = asyncio.create_task(quick())
+    await asyncio.sleep(0)
+    assert await done == "done"
+    assert flight.count == 6
+    assert flight.cancel() == 3
+    assert await flight.wait_idle(5)
+    assert all(t.cancelled() for t in tasks)
+    assert flight.cancel() == 0
