@@ -41,6 +41,7 @@ import numpy as np
 
 from bot.engine import evaluation
 from bot.engine.batch_training import BatchLog, train_batch
+from bot.engine.change_metrics import tail_summary
 from bot.engine.evaluation import REGRET_DEFINITION
 from bot.engine.learners import DEFAULT_LEARNER, LEARNERS, BatchLearner, make_learner
 from bot.engine.listeners import BUILTIN_PROFILES, SimulatedUser, resolve_user
@@ -151,8 +152,7 @@ def run_cases(
         per_case={
             c.name: (float(f), float(n)) for c, f, n in zip(cases, final, neg20, strict=True)
         },
-        stuck_share=float((best_last < 0.5).mean()),
-        regret_p95=float(np.percentile(regret[-1], 95)),
+        **tail_summary(regret[-1], best_last),
     )
 
 
