@@ -257,7 +257,7 @@ def stationary_section(args: argparse.Namespace, learners: dict) -> None:
     sets[f"{len(everyone)} listeners (built-ins, night_owl, generated)"] = everyone
     results: dict[str, dict[str, Metrics]] = {title: {} for title in sets}
     for name, (learner, seeds) in learners.items():
-        peer = seeds != args.seeds
+        peer = name not in LEARNERS
         for title, cases in sets.items():
             if peer and cases is not everyone:
                 continue  # peers are slow: only on the whole set
@@ -307,7 +307,7 @@ def drift_section(args: argparse.Namespace, learners: dict) -> None:
                 rng = np.random.default_rng(args.seed)
                 return train_stretches(learner, stretches, seeds, rng)  # type: ignore[arg-type]
 
-            log = in_child(train) if seeds != args.seeds else train()
+            log = in_child(train) if name not in LEARNERS else train()
             scores = score_steps(log.states, log.actions, user, DEFAULT_GENRES, GAMMA)
             figures.setdefault(name, {})[user.name] = change_summary(scores)
     head = [
