@@ -64,14 +64,15 @@ def _exit_with(pid: int) -> None:
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):
-        while _alive(pid):
+        while pid_alive(pid):
             time.sleep(1.0)
     else:
         select.select([fd], [], [])
     os._exit(1)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one we may not signal still counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

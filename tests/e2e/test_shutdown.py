@@ -61,14 +61,7 @@ async def test_sigterm_while_adding_reactions(
 
     # The suggestion was stored; a 👍 given while the bot is down counts after a restart.
     await fake.user_reacts(msg_id, NORA, THUMBS_UP)
-    again = await processes(env, ready=fake)
-    await again.wait_output(r"start-up catch-up: 1 of 1", within=15)
-    assert await again.terminate() == 0, again.describe()
-    service, storage = await open_service_for(env)
-    try:
-        assert (await service.table(NORA)).rewards == 1
-    finally:
-        await storage.close()
+    await _restart_catches_up_nora(processes, env, fake, within=15)
 
 
 LOCKER = """
@@ -114,14 +107,7 @@ async def test_sigterm_with_a_reward_retrying_on_a_locked_database_is_bounded(
         if locker.returncode is None:
             locker.kill()
         await locker.wait()
-    again = await processes(env, ready=fake)
-    await again.wait_output(r"start-up catch-up: 1 of 1", within=20)
-    assert await again.terminate() == 0, again.describe()
-    service, storage = await open_service_for(env)
-    try:
-        assert (await service.table(NORA)).rewards == 1
-    finally:
-        await storage.close()
+    await _restart_catches_up_nora(processes, env, fake, within=20)
 
 
 async def test_sigterm_with_hundreds_of_commands_in_flight_exits_in_time(
@@ -153,3 +139,17 @@ async def test_sigterm_with_hundreds_of_commands_in_flight_exits_in_time(
     assert rc == 0, bot.describe(tail=40)
     assert "Traceback" not in bot.output, bot.describe(tail=40)
     assert " ERROR " not in bot.output, bot.describe(tail=40)
+
+
+async def _restart_catches_up_nora(
+    processes, env: dict[str, str], fake: FakeDiscord, *, within: float
+) -> None:
+    """Restart the bot: its start-up catch-up applies Nora's one 👍 given while it was down."""
+    again = await processes(env, ready=fake)
+    await again.wait_output(r"start-up catch-up: 1 of 1", within=within)
+    assert await again.terminate() == 0, again.describe()
+    service, storage = await open_service_for(env)
+    try:
+        assert (await service.table(NORA)).rewards == 1
+    finally:
+        await storage.close()
