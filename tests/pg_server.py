@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.workers import pid_alive
-
 PREFIX = "qtune-pg-"
 OWNER_FILE = "owner.pid"
 
@@ -68,6 +66,16 @@ def _as_server_user() -> dict:
     return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _postmaster_pid(data: Path) -> int | None:
     try:
         return int((data / "postmaster.pid").read_text().split("\n", 1)[0])
@@ -78,14 +86,14 @@ def _postmaster_pid(data: Path) -> int | None:
 def _kill_server(data: Path, timeout: float = 10.0) -> None:
     """Fast shutdown (SIGINT) by pid, then immediate (SIGQUIT), then SIGKILL."""
     pid = _postmaster_pid(data)
-    if pid is None or not pid_alive(pid):
+    if pid is None or not _pid_alive(pid):
         return
     for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 3.0), (signal.SIGKILL, 3.0)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
         end = time.monotonic() + wait
         while time.monotonic() < end:
-            if not pid_alive(pid) or _postmaster_pid(data) is None:
+            if not _pid_alive(pid) or _postmaster_pid(data) is None:
                 return
             time.sleep(0.02)
 
@@ -98,7 +106,7 @@ def reap_leftovers() -> int:
             owner = int((folder / OWNER_FILE).read_text())
         except (OSError, ValueError):
             owner = None
-        if owner is not None and pid_alive(owner):  # a live run's (or our own) server
+        if owner is not None and _pid_alive(owner):  # a live run's (or our own) server
             continue
         if owner is None and time.time() - folder.stat().st_mtime < 60:
             continue  # just created by a run that has not written its owner file yet
