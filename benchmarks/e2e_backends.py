@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import random
@@ -345,7 +346,16 @@ async def one_run(cfg: load.Config, dbs: Databases, procs: int, seed: int) -> Ru
             cpu0, busy0 = cluster.cpu(), load.system_busy()
             server0 = dbs.server_cpu(poller)
             started = time.monotonic()
-            await asyncio.wait_for(phase.run(), cfg.rounds * cfg.period + 60)
+            gc.collect()
+            gc.disable()  # as e2e_load's phases: no collector pauses on the measuring side
+            probe = load.LagProbe()
+            probe.start()
+            try:
+                await asyncio.wait_for(phase.run(), cfg.rounds * cfg.period + 60)
+            finally:
+                result.driver_lag_ms = await probe.stop()
+                gc.enable()
+            result.driver_gc_ms = probe.max_gc * 1000
             await phase.finish_commits()
             elapsed = time.monotonic() - started
             cpu1 = cluster.cpu()
@@ -474,6 +484,7 @@ async def compare(cfg: load.Config, specs: list[str], procs: list[int], repeat: 
                     f"{r.throughput:.1f}/s, p50 {r.p(50):.1f} ms, p99 {r.p(99):.1f} ms, "
                     f"lost {run.check.lost if run.check else '?'}, errors {len(r.errors)}, "
                     f"timeouts {r.timeouts}, loop lag {load.fmt_ms(r.loop_lag_ms).strip()}, "
+                    f"driver lag {r.driver_lag_ms:.0f} ms (gc {r.driver_gc_ms:.0f}), "
                     f"load {r.load_avg or math.nan:.1f}; CPU s per "
                     f"process {', '.join(f'{c:.1f}' for c in run.cpu_each)}",
                     flush=True,

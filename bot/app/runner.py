@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import discord
 
+from bot.app import heap
 from bot.app.bot import QTuneBot, build_bot
 from bot.app.dblock import DatabaseLock
 from bot.app.logs import configure_logging
@@ -140,20 +141,25 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def run_bot(settings: Settings) -> int:
     """The bot process's main: :func:`run` on the fastest event loop installed."""
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(run(settings, exit_watchdog=True))
+        return runner.run(run(settings, process_main=True))
 
 
-async def run(settings: Settings, *, exit_watchdog: bool = False) -> int:
+async def run(settings: Settings, *, process_main: bool = False) -> int:
     """Run the bot until SIGTERM/SIGINT (exit 0) or a fatal error.
 
-    ``exit_watchdog`` (the bot process's main only: it may end the process) bounds the
-    whole exit after the signal by :data:`EXIT_DEADLINE`, the interpreter's own included.
+    ``process_main``: the bot owns this process (its ``python -m bot``), so it may bound
+    the whole exit after the signal by :data:`EXIT_DEADLINE`, the interpreter's own
+    included, and freeze the start-up heap (:mod:`bot.app.heap`). A bot that shares its
+    process (the tests') does neither.
     """
     token = settings.require_token()
     configure_logging(settings)
     loop = asyncio.get_running_loop()
-    with StopSignals(loop, watchdog=exit_watchdog) as signals:
+    with StopSignals(loop, watchdog=process_main) as signals:
         async with open_bot(settings) as bot:
+            if process_main:
+                heap.collect_and_freeze()
+                bot.add_listener(heap.freeze_at_first_ready(), "on_ready")
             return await _serve(bot, token, signals)
 
 

@@ -185,10 +185,12 @@ def community_mixture(
     if not members or not high > low:
         return None
     active = [m for m in members if m.reactions.sum() > 0]
-    tops = np.array([_top_genre(m, low, high) for m in active], dtype=np.intp)
+    clusters: dict[int, list[MemberEvidence]] = {}
+    for m in active:
+        clusters.setdefault(_top_genre(m, low, high), []).append(m)
     sizes, means, strengths = [], [], []
-    for g in np.unique(tops):
-        cluster = [m for m, t in zip(active, tops, strict=True) if t == g]
+    for g in sorted(clusters):  # not np.unique: its first call imports numpy.ma (50 ms)
+        cluster = clusters[g]
         if len(cluster) < min_members:
             continue
         prior = community_prior(cluster, low, high, max_strength=max_strength)

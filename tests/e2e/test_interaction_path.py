@@ -7,6 +7,8 @@ uvloop, with discord.py's ``speed`` extra (orjson) installed.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fakediscord import FakeDiscord
@@ -58,3 +60,16 @@ async def test_the_bot_process_runs_on_uvloop(
     assert await proc.terminate() == 0, proc.describe()
     assert "event loop: uvloop" in proc.output, proc.describe()
     assert "@original" not in " ".join(r.path for r in fake.requests)
+
+
+async def test_the_bot_process_freezes_its_start_up_heap(
+    fake: FakeDiscord, bot_env: dict[str, str], processes
+) -> None:
+    """Its own main freezes start-up's objects, so a full collection never walks them
+    (bot/app/heap.py)."""
+    proc = await processes(bot_env)
+    await proc.wait_output(r"connected as", within=20)
+    found = re.search(r"froze (\d+) start-up objects", proc.output)
+    assert found, proc.describe()
+    assert int(found.group(1)) > 50_000, proc.describe()
+    assert await proc.terminate() == 0, proc.describe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -44,14 +45,17 @@ def settings_for(fake: FakeDiscord, db: Path) -> Settings:
 
 @pytest.mark.usefixtures("restore_logging")
 async def test_run_closes_gracefully_on_sigterm(tmp_path: Path) -> None:
-    """``run`` against the loopback fake: SIGTERM → storage closed, exit code 0."""
+    """``run`` against the loopback fake: SIGTERM → storage closed, exit code 0. A bot that
+    shares its process (not ``process_main``) leaves the process's collector alone."""
     db = tmp_path / "q.db"
+    gc.unfreeze()
     async with FakeDiscord() as fake:
         runner = asyncio.create_task(run(settings_for(fake, db)))
         await fake.wait_ready()
         os.kill(os.getpid(), signal.SIGTERM)
         assert await asyncio.wait_for(runner, 20) == 0
         await fake.wait_disconnected()
+    assert gc.get_freeze_count() == 0
     # Closed cleanly: the last connection's close checkpoints and removes the WAL file.
     assert db.exists()
     assert not (tmp_path / "q.db-wal").exists()
