@@ -1153,6 +1153,8 @@ async def main_async(cfg: Config) -> int:
 
         return await compare(cfg, cfg.dbs, cfg.procs, cfg.repeat)
     rng = random.Random(cfg.seed)
+    if cfg.profile is not None:
+        cfg.profile.mkdir(parents=True, exist_ok=True)  # the samplers write into it
     print(
         f"qtune load benchmark: bot = {' '.join(cfg.bot_command)}; {os.cpu_count()} CPU(s); "
         f"{cfg.rounds} rounds, one every {cfg.period:g} s per user; "
