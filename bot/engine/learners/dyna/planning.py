@@ -130,15 +130,16 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
     A row switches only for a gain above ``SOLVE_TOL`` (no cycling on ties); should it
     not settle within ``SOLVE_MAX_ITER`` rounds, value iteration finishes the job.
     """
+    times = float(gamma).__mul__  # γ·x, one C call per list
     for _ in range(SOLVE_MAX_ITER):
-        v = evaluate(pi, [row[p] for row, p in zip(rows, pi, strict=True)], gamma)
-        gv = [gamma * x for x in v]
+        v = evaluate(pi, list(map(getitem, rows, pi)), gamma)
+        gv = list(map(times, v))
         q = [list(map(add, row, gv)) for row in rows]
         best = list(map(max, q))
         # Usually the policy's value is exactly each row's best: nothing to switch.
         if best != list(map(getitem, q, pi)) and not _settled(q, best, pi, v):
             continue
-        return Plan(pi, v, gv, q, [gamma * b for b in best])
+        return Plan(pi, v, gv, q, list(map(times, best)))
     r = np.array(rows)
     qa = value_iterate(r + gamma * np.asarray(v), r, gamma)
     v = qa.max(axis=1).tolist()

@@ -72,15 +72,28 @@ pool without it, the log-Beta terms of that pool and of the own-taste prior, and
 log Γ(k + visits)."""
 
 
-class Column(NamedTuple):
-    """The posterior of one genre's column (suggestion a, every current genre s)."""
+class Column:
+    """The posterior of one genre's column (suggestion a, every current genre s).
 
-    pool_a: float  # Beta of genre a's pooled reward
-    pool_b: float
-    cells: list[tuple[float, float, float]]  # per s: (own_weight, own_a, own_b)
-    r_hat: list[float]  # per s: posterior mean reward, in reward units
-    succ: list[float]  # per s: the cell's rescaled reward total (its Beta successes)
-    parts: list[Evidence | None]  # per s, for the next update (None: no data)
+    Mutable: a :class:`Chain` owns its columns and :func:`update_column` refreshes one
+    in place after a reaction (building new lists every step cost more than the maths).
+    """
+
+    __slots__ = ("cells", "parts", "pool_a", "pool_b", "succ")
+
+    def __init__(
+        self,
+        pool_a: float,
+        pool_b: float,
+        cells: list[tuple[float, float, float]],
+        succ: list[float],
+        parts: list[Evidence | None],
+    ) -> None:
+        self.pool_a = pool_a  # Beta of genre a's pooled reward
+        self.pool_b = pool_b
+        self.cells = cells  # per s: (own_weight, own_a, own_b)
+        self.succ = succ  # per s: the cell's rescaled reward total (its Beta successes)
+        self.parts = parts  # per s, for the next update (None: no data)
 
 
 def successes(v: float, r: float, low: float, span: float) -> float:
@@ -91,52 +104,61 @@ def successes(v: float, r: float, low: float, span: float) -> float:
     return 0.0 if x < 0.0 else (v + 0.0 if x > v else x)
 
 
-def column(vis: Sequence[float], rsum: Sequence[float], c: Consts) -> Column:
-    """:func:`.posterior.posterior` and the mean reward of one column, on floats."""
-    succ = [successes(v, r, c.low, c.span) for v, r in zip(vis, rsum, strict=True)]
-    return _column(vis, succ, c, [None] * len(succ), -1)
-
-
-def column_after(
-    old: Column, vis: Sequence[float], rsum: Sequence[float], s: int, c: Consts
+def column(
+    vis: Sequence[float], rsum: Sequence[float], c: Consts, rows: list[list[float]], a: int
 ) -> Column:
-    """:func:`column` after one more reaction in cell ``s`` of ``old`` (the counts of
-    every other cell equal). Cell s's pool-without-it is unchanged, so only its own
-    terms are recomputed; the other cells keep their successes and log Γ(k + visits)."""
-    succ = old.succ.copy()
-    succ[s] = successes(vis[s], rsum[s], c.low, c.span)
-    return _column(vis, succ, c, old.parts, s)
+    """:func:`.posterior.posterior` of one column, on floats; its mean reward r̂(s, a)
+    goes into ``rows[s][a]``."""
+    n = len(vis)
+    col = Column(0.0, 0.0, [(0.0, 0.0, 0.0)] * n, [0.0] * n, [None] * n)
+    for i, (v, r) in enumerate(zip(vis, rsum, strict=True)):
+        col.succ[i] = successes(v, r, c.low, c.span)
+    _refresh(col, vis, c, rows, a, -1)
+    return col
 
 
-def _column(
+def update_column(
+    col: Column,
     vis: Sequence[float],
-    succ: list[float],
+    rsum: Sequence[float],
+    s: int,
     c: Consts,
-    before: Sequence[Evidence | None],
-    changed: int,
-) -> Column:
+    rows: list[list[float]],
+    a: int,
+) -> None:
+    """``col`` (column ``a``) after one more reaction in its cell ``s`` (the counts of
+    every other cell equal), in place, with r̂ into ``rows``. Cell s's pool-without-it
+    is unchanged, so only its own terms are recomputed; the other cells keep their
+    successes and log Γ(k + visits)."""
+    col.succ[s] = successes(vis[s], rsum[s], c.low, c.span)
+    _refresh(col, vis, c, rows, a, s)
+
+
+def _refresh(
+    col: Column, vis: Sequence[float], c: Consts, rows: list[list[float]], a: int, changed: int
+) -> None:
     lg, exp = math.lgamma, math.exp
     low, span, k = c.low, c.span, c.k
+    succ, cells, parts = col.succ, col.cells, col.parts
     ssum = sum(succ)
-    pa = c.a0 + ssum
-    pb = c.b0 + (sum(vis) - ssum)
+    pa = col.pool_a = c.a0 + ssum
+    pb = col.pool_b = c.b0 + (sum(vis) - ssum)
     pm = pa / (pa + pb)
     r_pool = low + span * pm
     # z = log evidence(pool) − log evidence(own) − prior log-odds, per cell (posterior())
     z0 = lg(pa) + lg(pb) - lg(pa + pb) - c.lg_k - c.logit
     unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # no data: both models are the pool
-    cells = []
-    r_hat = []
-    parts: list[Evidence | None] = []
-    for i, (v, x, prev) in enumerate(zip(vis, succ, before, strict=True)):
+    for i, v in enumerate(vis):
         if not v:
-            cells.append(unseen)
-            r_hat.append(r_pool)
-            parts.append(None)
+            cells[i] = unseen
+            rows[i][a] = r_pool
+            parts[i] = None
             continue
+        x = succ[i]
         f = v - x
         kv = k + v
-        if prev is None or i != changed:  # the pool without this cell's data moved
+        prev = parts[i]
+        if prev is None:
             ea = pa - x
             eb = pb - f
             t = ea + eb
@@ -144,44 +166,50 @@ def _column(
             km = k * m
             kn = k * (1.0 - m)
             e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
+            lg_kv = lg(kv)
+        elif i != changed:  # the pool without this cell's data moved
+            ea = pa - x
+            eb = pb - f
+            t = ea + eb
+            m = ea / t
+            km = k * m
+            kn = k * (1.0 - m)
+            e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
+            lg_kv = prev[3]
         else:
-            km, kn, e = prev[0], prev[1], prev[2]
-        lg_kv = lg(kv) if prev is None or i == changed else prev[3]
+            km, kn, e, _ = prev
+            lg_kv = lg(kv)
         oa = km + x
         ob = kn + f
         z = z0 + e - lg(oa) - lg(ob) + lg_kv
         w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
-        cells.append((w, oa, ob))
-        r_hat.append(low + span * (pm + w * (oa / kv - pm)))
-        parts.append((km, kn, e, lg_kv))
-    return Column(pa, pb, cells, r_hat, succ, parts)
+        cells[i] = (w, oa, ob)
+        rows[i][a] = low + span * (pm + w * (oa / kv - pm))
+        parts[i] = (km, kn, e, lg_kv)
 
 
 class Model(NamedTuple):
-    """The posterior of one listener's counts (a cache entry: never mutated)."""
+    """The posterior of one listener's counts."""
 
-    visits: list[list[int]]  # the counts it was computed from
-    reward_sum: list[list[float]]
-    total: int  # reactions so far
+    total: float  # reactions so far
     cols: list[Column]
-    r_hat: list[float]  # posterior mean reward, row-major (n·n)
+    rows: list[list[float]]  # posterior mean reward r̂(s, a), row by row
 
 
-def model(vis: list[list[int]], rsum: list[list[float]], c: Consts) -> Model:
-    """The posterior of every column of one listener's counts."""
-    cols = [
-        column(v, r, c)
-        for v, r in zip(zip(*vis, strict=True), zip(*rsum, strict=True), strict=True)
-    ]
-    r_hat = [x for row in zip(*(col.r_hat for col in cols), strict=True) for x in row]
-    return Model(vis, rsum, sum(map(sum, vis)), cols, r_hat)
+def model(vis: list[list[float]], rsum: list[list[float]], c: Consts) -> Model:
+    """The posterior of every column of one listener's counts, given by column:
+    ``vis[a][s]``, ``rsum[a][s]``."""
+    n = len(vis)
+    rows = [[0.0] * n for _ in range(n)]
+    cols = [column(v, r, c, rows, a) for a, (v, r) in enumerate(zip(vis, rsum, strict=True))]
+    return Model(sum(map(sum, vis)), cols, rows)
 
 
 def scalar_posterior(
     visits: np.ndarray, reward_sum: np.ndarray, params: DynaParams, scale: RewardScale
 ) -> tuple[Posterior, np.ndarray]:
     """The scalar path's posterior of an (n, n) table and r̂, as arrays (for checking)."""
-    m = model(visits.tolist(), reward_sum.tolist(), consts(params, scale))
+    m = model(visits.T.tolist(), reward_sum.T.tolist(), consts(params, scale))
     cells = np.array([col.cells for col in m.cols]).transpose(1, 0, 2)  # (s, a, 3)
     post = Posterior(
         pool_a=np.array([col.pool_a for col in m.cols]),
@@ -190,7 +218,7 @@ def scalar_posterior(
         own_b=cells[..., 2],
         own_weight=cells[..., 0],
     )
-    return post, np.array(m.r_hat).reshape(len(m.cols), -1)
+    return post, np.array(m.rows)
 
 
 class Chain:
@@ -253,22 +281,22 @@ class Chain:
 
     def _model(self) -> None:
         """Every column's posterior from the counts (at the start and after forgetting)."""
-        c = self.c
-        vt, rt = self.counts[0], self.counts[1]
-        self.cols = [column(v, r, c) for v, r in zip(vt, rt, strict=True)]
-        self.rows = [list(x) for x in zip(*(col.r_hat for col in self.cols), strict=True)]
-        self.total = sum(map(sum, vt))
+        self.total, self.cols, self.rows = model(self.counts[0], self.counts[1], self.c)
 
     def draw(self, s: int, rng: np.random.Generator) -> int:
         """The sharpened Thompson choice from ``s``: per genre a, which model holds for
         cell (s, a) (one uniform each, drawn first), then one Beta draw of that model's
         reward; the best r̃(s, a) + γ·max Q(a, ·) wins, ties broken at random."""
+        return self.choose(s, rng.random(self.n).tolist(), rng)
+
+    def choose(self, s: int, us: list[float], rng: np.random.Generator) -> int:
+        """:meth:`draw` with its n uniforms ``us`` already drawn (the fused loop draws
+        them together with the previous step's reward, in the same order)."""
         c = self.c
         sharp = c.sharpness * (1.0 + c.early * math.exp(-self.total / c.early_reactions))
         low, span = c.low, c.span
         beta = rng.beta
         row = []
-        us = rng.random(self.n).tolist()
         for u, col, g in zip(us, self.cols, self.plan.g_max, strict=True):
             w, oa, ob = col.cells[s]
             if u < w:
@@ -296,9 +324,7 @@ class Chain:
         vt, rt = self.counts[0], self.counts[1]
         vt[a][s] += 1.0
         rt[a][s] += r
-        col = self.cols[a] = column_after(self.cols[a], vt[a], rt[a], s, self.c)
-        for row, x in zip(self.rows, col.r_hat, strict=True):
-            row[a] = x
+        update_column(self.cols[a], vt[a], rt[a], s, self.c, self.rows, a)
         if self.planned:
             self.total += 1.0
             self.plan = planning.replan(plan, self.rows, a, self.gamma)
@@ -367,15 +393,20 @@ def run_chain(
     cut0 = probs[:, :, 0].tolist()
     cut1 = (probs[:, :, 0] + probs[:, :, 1]).tolist()
     r_skip, r_brief, r_enjoy = (float(x) for x in REWARDS)
-    draw, observe, uniform = chain.draw, chain.observe, rng.random
+    choose, observe, uniform = chain.choose, chain.observe, rng.random
+    n = chain.n
     start = s
     actions: list[int] = []
     rewards: list[float] = []
     epsilons: list[float] = []
     explored: list[bool] = []
+    us = uniform(n).tolist() if episodes else []
     for t in range(1, episodes + 1):
-        a = draw(s, rng)
-        u = uniform()
+        a = choose(s, us, rng)
+        if t < episodes:  # this step's reward and the next draw's n uniforms, in one call
+            u, *us = uniform(n + 1).tolist()
+        else:
+            u = uniform()
         r = r_skip if u < cut0[s][a] else (r_brief if u < cut1[s][a] else r_enjoy)
         epsilons.append(chain.eps)
         explored.append(observe(s, a, r, a)[1])
