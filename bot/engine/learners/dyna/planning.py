@@ -115,13 +115,29 @@ def evaluate(pi: list[int], r_pi: list[float], gamma: float) -> list[float]:
 
 
 class Plan(NamedTuple):
-    """The solved table of one listener on lists: policy, values and Q = r̂ + γ·V."""
+    """The solved table of one listener on lists: policy, values and Q = r̂ + γ·V.
+
+    Q itself is not kept: every step needs only one row of it (:func:`q_row`), and
+    building all n rows was a fifth of a step.
+    """
 
     pi: list[int]  # greedy policy, s → π(s)
     v: list[float]  # V of π
     gv: list[float]  # γ·V
-    q: list[list[float]]  # Q(s, ·) = r̂(s, ·) + γ·V, row by row
     g_max: list[float]  # γ·max Q(s, ·): what a choice that moves to s adds
+    q: list[list[float]] | None = None  # a table given as is (not planned); None: r̂ + γ·V
+
+
+def q_row(plan: Plan, rows: list[list[float]], s: int) -> list[float]:
+    """Q(s, ·) of ``plan`` on the r̂ ``rows`` it was planned on."""
+    if plan.q is not None:
+        return plan.q[s]
+    return list(map(add, rows[s], plan.gv))
+
+
+def q_table(plan: Plan, rows: list[list[float]]) -> list[list[float]]:
+    """Every row of Q."""
+    return [q_row(plan, rows, s) for s in range(len(rows))]
 
 
 def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
@@ -132,27 +148,30 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
     """
     times = float(gamma).__mul__  # γ·x, one C call per list
     for _ in range(SOLVE_MAX_ITER):
-        v = evaluate(pi, list(map(getitem, rows, pi)), gamma)
+        r_pi = list(map(getitem, rows, pi))
+        v = evaluate(pi, r_pi, gamma)
         gv = list(map(times, v))
-        q = [list(map(add, row, gv)) for row in rows]
-        best = list(map(max, q))
+        best = [max(map(add, row, gv)) for row in rows]
         # Usually the policy's value is exactly each row's best: nothing to switch.
-        if best != list(map(getitem, q, pi)) and not _settled(q, best, pi, v):
+        on_pi = list(map(add, r_pi, map(gv.__getitem__, pi)))  # Q(s, π(s))
+        if best != on_pi and not _settled(rows, gv, best, pi, v):
             continue
-        return Plan(pi, v, gv, q, list(map(times, best)))
+        return Plan(pi, v, gv, list(map(times, best)))
     r = np.array(rows)
     qa = value_iterate(r + gamma * np.asarray(v), r, gamma)
     v = qa.max(axis=1).tolist()
     pi[:] = qa.argmax(axis=1).tolist()
     gv = [gamma * x for x in v]
-    q = [list(map(add, row, gv)) for row in rows]
-    return Plan(pi, v, gv, q, [gamma * max(qs) for qs in q])
+    return Plan(pi, v, gv, [gamma * max(map(add, row, gv)) for row in rows])
 
 
-def _settled(q: list[list[float]], best: list[float], pi: list[int], v: list[float]) -> bool:
+def _settled(
+    rows: list[list[float]], gv: list[float], best: list[float], pi: list[int], v: list[float]
+) -> bool:
     """True if no row's best gains more than the tolerance on π; else switch those rows."""
     stable = True
-    for s, (qs, b) in enumerate(zip(q, best, strict=True)):
+    for s, (row, b) in enumerate(zip(rows, best, strict=True)):
+        qs = list(map(add, row, gv))
         if b - qs[pi[s]] > SOLVE_TOL * (1.0 + abs(v[s])):
             pi[s] = qs.index(b)
             stable = False
@@ -168,23 +187,16 @@ def replan(plan: Plan, rows: list[list[float]], a: int, gamma: float) -> Plan:
     an exploratory suggestion; otherwise the table is solved again from the policy.
     """
     pi = plan.pi
-    if a in pi:
+    if a in pi or plan.q is not None:
         return improve(rows, pi, gamma)
-    v, gv, q, g_max = plan.v, plan.gv, plan.q, plan.g_max
+    v, gv, g_max = plan.v, plan.gv, plan.g_max
     ga = gv[a]
     for s, row in enumerate(rows):
         p = pi[s]
-        qs = q[s]
-        x = row[a] + ga
-        if x - qs[p] > SOLVE_TOL * (1.0 + abs(v[s])):
+        if row[a] + ga - (row[p] + gv[p]) > SOLVE_TOL * (1.0 + abs(v[s])):
             return improve(rows, pi, gamma)
-        old = qs[a]
-        qs[a] = x
-        if x > old:
-            if gamma * x > g_max[s]:
-                g_max[s] = gamma * max(qs)
-        elif gamma * old >= g_max[s]:
-            g_max[s] = gamma * max(qs)
+    for s, row in enumerate(rows):
+        g_max[s] = gamma * max(map(add, row, gv))
     return plan
 
 
@@ -193,4 +205,4 @@ def solve_list(q: list[list[float]], r_hat: list[float], gamma: float) -> list[f
     n = len(q)
     rows = [r_hat[i : i + n] for i in range(0, n * n, n)]
     plan = improve(rows, [row.index(max(row)) for row in q], gamma)
-    return [x for qs in plan.q for x in qs]
+    return [x for qs in q_table(plan, rows) for x in qs]

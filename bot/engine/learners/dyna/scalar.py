@@ -267,7 +267,7 @@ class Chain:
         # Until the first update the state's own table holds (it need not be planned);
         # its greedy policy is where that update's solve starts.
         pi = [row.index(max(row)) for row in q]
-        self.plan = planning.Plan(pi, [], [], q, [self.gamma * max(row) for row in q])
+        self.plan = planning.Plan(pi, [], [], [self.gamma * max(row) for row in q], q)
         self.planned = False
 
     @classmethod
@@ -315,7 +315,7 @@ class Chain:
         count it, recompute column a and re-plan. Returns the TD error of the table
         before the step and whether a was exploratory (below the best Q(s, ·))."""
         plan = self.plan
-        q_row = plan.q[s]
+        q_row = planning.q_row(plan, self.rows, s)
         q_sa = q_row[a]
         explored = q_sa < max(q_row)
         td = r + plan.g_max[s_next] - q_sa
@@ -365,7 +365,7 @@ class Chain:
         if state.memory is None:
             state.memory = np.zeros((MEMORY_PLANES, n, n))
         state.memory[[VISITS, REWARD_SUM, DRIFT]] = np.array(self.counts).transpose(0, 2, 1)
-        state.q[...] = self.plan.q
+        state.q[...] = planning.q_table(self.plan, self.rows)
         state.epsilon = self.eps
 
 
