@@ -205,7 +205,7 @@ class DynaLearner:
         c = self._c
         key, chain = self._chain(state)
         sharp = c.sharpness * (1.0 + c.early * math.exp(-chain.total / c.early_reactions))
-        cells = np.array([col.cells[s] for col in chain.cols])  # (n, 3): own weight, a, b
+        cells = np.array(chain.cells[s])  # (n, 3): own weight, a, b
         pool = np.array([(col.pool_a, col.pool_b) for col in chain.cols]) * sharp
         g_max = np.array(chain.plan.g_max)
         self._keep(key, chain)

@@ -124,6 +124,7 @@ class Plan(NamedTuple):
     pi: list[int]  # greedy policy, s → π(s)
     v: list[float]  # V of π
     gv: list[float]  # γ·V
+    best: list[float]  # max Q(s, ·)
     g_max: list[float]  # γ·max Q(s, ·): what a choice that moves to s adds
     q: list[list[float]] | None = None  # a table given as is (not planned); None: r̂ + γ·V
 
@@ -156,13 +157,14 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
         on_pi = list(map(add, r_pi, map(gv.__getitem__, pi)))  # Q(s, π(s))
         if best != on_pi and not _settled(rows, gv, best, pi, v):
             continue
-        return Plan(pi, v, gv, list(map(times, best)))
+        return Plan(pi, v, gv, best, list(map(times, best)))
     r = np.array(rows)
     qa = value_iterate(r + gamma * np.asarray(v), r, gamma)
     v = qa.max(axis=1).tolist()
     pi[:] = qa.argmax(axis=1).tolist()
     gv = [gamma * x for x in v]
-    return Plan(pi, v, gv, [gamma * max(map(add, row, gv)) for row in rows])
+    best = [max(map(add, row, gv)) for row in rows]
+    return Plan(pi, v, gv, best, [gamma * b for b in best])
 
 
 def _settled(
@@ -189,14 +191,15 @@ def replan(plan: Plan, rows: list[list[float]], a: int, gamma: float) -> Plan:
     pi = plan.pi
     if a in pi or plan.q is not None:
         return improve(rows, pi, gamma)
-    v, gv, g_max = plan.v, plan.gv, plan.g_max
+    v, gv, best, g_max = plan.v, plan.gv, plan.best, plan.g_max
     ga = gv[a]
     for s, row in enumerate(rows):
         p = pi[s]
         if row[a] + ga - (row[p] + gv[p]) > SOLVE_TOL * (1.0 + abs(v[s])):
             return improve(rows, pi, gamma)
     for s, row in enumerate(rows):
-        g_max[s] = gamma * max(map(add, row, gv))
+        b = best[s] = max(map(add, row, gv))
+        g_max[s] = gamma * b
     return plan
 
 

@@ -72,26 +72,29 @@ pool without it, the log-Beta terms of that pool and of the own-taste prior, and
 log Γ(k + visits)."""
 
 
+Cell = tuple[float, float, float]
+"""A cell's posterior: the own-taste weight and the own taste's Beta (a, b)."""
+
+
 class Column:
-    """The posterior of one genre's column (suggestion a, every current genre s).
+    """What one genre's column (suggestion a, every current genre s) keeps between
+    updates; its cells' posteriors and mean rewards are written into row-major lists.
 
     Mutable: a :class:`Chain` owns its columns and :func:`update_column` refreshes one
     in place after a reaction (building new lists every step cost more than the maths).
     """
 
-    __slots__ = ("cells", "parts", "pool_a", "pool_b", "succ")
+    __slots__ = ("parts", "pool_a", "pool_b", "succ")
 
     def __init__(
         self,
         pool_a: float,
         pool_b: float,
-        cells: list[tuple[float, float, float]],
         succ: list[float],
         parts: list[Evidence | None],
     ) -> None:
         self.pool_a = pool_a  # Beta of genre a's pooled reward
         self.pool_b = pool_b
-        self.cells = cells  # per s: (own_weight, own_a, own_b)
         self.succ = succ  # per s: the cell's rescaled reward total (its Beta successes)
         self.parts = parts  # per s, for the next update (None: no data)
 
@@ -105,15 +108,20 @@ def successes(v: float, r: float, low: float, span: float) -> float:
 
 
 def column(
-    vis: Sequence[float], rsum: Sequence[float], c: Consts, rows: list[list[float]], a: int
+    vis: Sequence[float],
+    rsum: Sequence[float],
+    c: Consts,
+    rows: list[list[float]],
+    cells: list[list[Cell]],
+    a: int,
 ) -> Column:
-    """:func:`.posterior.posterior` of one column, on floats; its mean reward r̂(s, a)
-    goes into ``rows[s][a]``."""
+    """:func:`.posterior.posterior` of one column, on floats: cell (s, a)'s posterior
+    goes into ``cells[s][a]`` and its mean reward r̂(s, a) into ``rows[s][a]``."""
     n = len(vis)
-    col = Column(0.0, 0.0, [(0.0, 0.0, 0.0)] * n, [0.0] * n, [None] * n)
+    col = Column(0.0, 0.0, [0.0] * n, [None] * n)
     for i, (v, r) in enumerate(zip(vis, rsum, strict=True)):
         col.succ[i] = successes(v, r, c.low, c.span)
-    _refresh(col, vis, c, rows, a, -1)
+    _refresh(col, vis, c, rows, cells, a, -1)
     return col
 
 
@@ -124,22 +132,29 @@ def update_column(
     s: int,
     c: Consts,
     rows: list[list[float]],
+    cells: list[list[Cell]],
     a: int,
 ) -> None:
     """``col`` (column ``a``) after one more reaction in its cell ``s`` (the counts of
-    every other cell equal), in place, with r̂ into ``rows``. Cell s's pool-without-it
-    is unchanged, so only its own terms are recomputed; the other cells keep their
-    successes and log Γ(k + visits)."""
+    every other cell equal), in place, into ``rows`` and ``cells`` as :func:`column`.
+    Cell s's pool-without-it is unchanged, so only its own terms are recomputed; the
+    other cells keep their successes and log Γ(k + visits)."""
     col.succ[s] = successes(vis[s], rsum[s], c.low, c.span)
-    _refresh(col, vis, c, rows, a, s)
+    _refresh(col, vis, c, rows, cells, a, s)
 
 
 def _refresh(
-    col: Column, vis: Sequence[float], c: Consts, rows: list[list[float]], a: int, changed: int
+    col: Column,
+    vis: Sequence[float],
+    c: Consts,
+    rows: list[list[float]],
+    cells: list[list[Cell]],
+    a: int,
+    changed: int,
 ) -> None:
     lg, exp = math.lgamma, math.exp
     low, span, k = c.low, c.span, c.k
-    succ, cells, parts = col.succ, col.cells, col.parts
+    succ, parts = col.succ, col.parts
     ssum = sum(succ)
     pa = col.pool_a = c.a0 + ssum
     pb = col.pool_b = c.b0 + (sum(vis) - ssum)
@@ -150,7 +165,7 @@ def _refresh(
     unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # no data: both models are the pool
     for i, v in enumerate(vis):
         if not v:
-            cells[i] = unseen
+            cells[i][a] = unseen
             rows[i][a] = r_pool
             parts[i] = None
             continue
@@ -183,7 +198,7 @@ def _refresh(
         ob = kn + f
         z = z0 + e - lg(oa) - lg(ob) + lg_kv
         w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
-        cells[i] = (w, oa, ob)
+        cells[i][a] = (w, oa, ob)
         rows[i][a] = low + span * (pm + w * (oa / kv - pm))
         parts[i] = (km, kn, e, lg_kv)
 
@@ -194,6 +209,7 @@ class Model(NamedTuple):
     total: float  # reactions so far
     cols: list[Column]
     rows: list[list[float]]  # posterior mean reward r̂(s, a), row by row
+    cells: list[list[Cell]]  # cell (s, a)'s posterior, row by row
 
 
 def model(vis: list[list[float]], rsum: list[list[float]], c: Consts) -> Model:
@@ -201,8 +217,9 @@ def model(vis: list[list[float]], rsum: list[list[float]], c: Consts) -> Model:
     ``vis[a][s]``, ``rsum[a][s]``."""
     n = len(vis)
     rows = [[0.0] * n for _ in range(n)]
-    cols = [column(v, r, c, rows, a) for a, (v, r) in enumerate(zip(vis, rsum, strict=True))]
-    return Model(sum(map(sum, vis)), cols, rows)
+    cells: list[list[Cell]] = [[(0.0, 0.0, 0.0)] * n for _ in range(n)]
+    cols = [column(v, r, c, rows, cells, a) for a, (v, r) in enumerate(zip(vis, rsum, strict=True))]
+    return Model(sum(map(sum, vis)), cols, rows, cells)
 
 
 def scalar_posterior(
@@ -210,7 +227,7 @@ def scalar_posterior(
 ) -> tuple[Posterior, np.ndarray]:
     """The scalar path's posterior of an (n, n) table and r̂, as arrays (for checking)."""
     m = model(visits.T.tolist(), reward_sum.T.tolist(), consts(params, scale))
-    cells = np.array([col.cells for col in m.cols]).transpose(1, 0, 2)  # (s, a, 3)
+    cells = np.array(m.cells)  # (s, a, 3)
     post = Posterior(
         pool_a=np.array([col.pool_a for col in m.cols]),
         pool_b=np.array([col.pool_b for col in m.cols]),
@@ -235,6 +252,7 @@ class Chain:
 
     __slots__ = (
         "c",
+        "cells",
         "cfg",
         "cols",
         "counts",
@@ -267,7 +285,8 @@ class Chain:
         # Until the first update the state's own table holds (it need not be planned);
         # its greedy policy is where that update's solve starts.
         pi = [row.index(max(row)) for row in q]
-        self.plan = planning.Plan(pi, [], [], [self.gamma * max(row) for row in q], q)
+        best = list(map(max, q))
+        self.plan = planning.Plan(pi, [], [], best, [self.gamma * b for b in best], q)
         self.planned = False
 
     @classmethod
@@ -281,7 +300,7 @@ class Chain:
 
     def _model(self) -> None:
         """Every column's posterior from the counts (at the start and after forgetting)."""
-        self.total, self.cols, self.rows = model(self.counts[0], self.counts[1], self.c)
+        self.total, self.cols, self.rows, self.cells = model(self.counts[0], self.counts[1], self.c)
 
     def draw(self, s: int, rng: np.random.Generator) -> int:
         """The sharpened Thompson choice from ``s``: per genre a, which model holds for
@@ -296,14 +315,21 @@ class Chain:
         sharp = c.sharpness * (1.0 + c.early * math.exp(-self.total / c.early_reactions))
         low, span = c.low, c.span
         beta = rng.beta
-        row = []
-        for u, col, g in zip(us, self.cols, self.plan.g_max, strict=True):
-            w, oa, ob = col.cells[s]
-            if u < w:
-                x = beta(sharp * oa, sharp * ob)
-            else:
-                x = beta(sharp * col.pool_a, sharp * col.pool_b)
-            row.append((low + span * x) + g)
+        row = [
+            (
+                low
+                + span
+                * (
+                    beta(sharp * oa, sharp * ob)
+                    if u < w
+                    else beta(sharp * col.pool_a, sharp * col.pool_b)
+                )
+            )
+            + g
+            for u, (w, oa, ob), col, g in zip(
+                us, self.cells[s], self.cols, self.plan.g_max, strict=True
+            )
+        ]
         best = max(row)
         if row.count(best) == 1:
             return row.index(best)
@@ -315,16 +341,15 @@ class Chain:
         count it, recompute column a and re-plan. Returns the TD error of the table
         before the step and whether a was exploratory (below the best Q(s, ·))."""
         plan = self.plan
-        q_row = planning.q_row(plan, self.rows, s)
-        q_sa = q_row[a]
-        explored = q_sa < max(q_row)
+        q_sa = self.rows[s][a] + plan.gv[a] if plan.q is None else plan.q[s][a]
+        explored = q_sa < plan.best[s]
         td = r + plan.g_max[s_next] - q_sa
         if self._detect(s, a, r):
             self._forget(a)
         vt, rt = self.counts[0], self.counts[1]
         vt[a][s] += 1.0
         rt[a][s] += r
-        update_column(self.cols[a], vt[a], rt[a], s, self.c, self.rows, a)
+        update_column(self.cols[a], vt[a], rt[a], s, self.c, self.rows, self.cells, a)
         if self.planned:
             self.total += 1.0
             self.plan = planning.replan(plan, self.rows, a, self.gamma)
