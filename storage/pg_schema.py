@@ -57,4 +57,9 @@ PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # v3: each suggestion's propensity, as SQLite's v3.
     ("ALTER TABLE recommendations ADD COLUMN propensity double precision",),
+    # v4: the guild's rewarded rows that a newcomer's community prior reads, as SQLite's v4.
+    (
+        "CREATE INDEX recommendations_guild ON recommendations (guild_id) "
+        "WHERE rewarded_at IS NOT NULL",
+    ),
 )

@@ -88,6 +88,11 @@ CONFLICT_RETRIES = 20
 OPTIMISTIC_TRIES = 3  # stale optimistic writes of one reward before it takes the lock
 MAX_BATCH = 256  # rewards per transaction; bounds one batch's latency
 FLUSHERS = 3  # batches of one kind in flight at once (two sharing a user queue on its lock)
+GUILD_TALLIES_SQL = (  # served by the partial index recommendations_guild (migration 4)
+    "SELECT user_id, action, count(*), sum(reward) FROM recommendations "
+    "WHERE guild_id = $1 AND rewarded_at IS NOT NULL "
+    "GROUP BY user_id, action ORDER BY user_id, action"
+)
 MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
 # The two-int advisory key space never overlaps the one-bigint space used for user ids.
 MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
@@ -985,14 +990,8 @@ class PostgresStorage(Storage):
         return await self._op(fn, tx=False)
 
     async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
-        sql = (
-            "SELECT user_id, action, count(*), sum(reward) FROM recommendations "
-            "WHERE guild_id = $1 AND rewarded_at IS NOT NULL "
-            "GROUP BY user_id, action ORDER BY user_id, action"
-        )
-
         async def fn(conn: asyncpg.Connection) -> list[RatingTally]:
-            rows = await conn.fetch(sql, guild_id)
+            rows = await conn.fetch(GUILD_TALLIES_SQL, guild_id)
             return [RatingTally(int(u), a, int(n), float(t)) for u, a, n, t in rows]
 
         return await self._op(fn, tx=False)

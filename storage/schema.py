@@ -85,6 +85,11 @@ MIGRATIONS += (
 # v3: the probability with which the learner chose each suggestion (its propensity), for
 # offline evaluation; NULL for rows written before.
 MIGRATIONS += (("ALTER TABLE recommendations ADD COLUMN propensity REAL",),)
+# v4: a newcomer's first table reads their guild's rewarded rows (the community prior);
+# without an index that read scanned every recommendation of every guild.
+MIGRATIONS += (
+    ("CREATE INDEX recommendations_place ON recommendations(place) WHERE rewarded_at IS NOT NULL",),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 GENRE_SEP = "\x1f"  # ASCII unit separator: cannot appear in a sensible genre name

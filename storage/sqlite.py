@@ -61,6 +61,13 @@ _REC_COLS = (
     "propensity"
 )
 _USER_COLS = "user_id, genre_set, state, epsilon, current_genre, rewards, created_at, updated_at"
+GUILD_TALLIES_SQL = (
+    # The guild is interned with its channels as "p:guild/channel" (storage/schema.py): a
+    # range on lookup's unique index finds its places, recommendations_place their rows.
+    "SELECT user_id, action, count(*), sum(reward) FROM recommendations "
+    "WHERE place IN (SELECT id FROM lookup WHERE value >= ? AND value < ?) "
+    "AND rewarded_at IS NOT NULL GROUP BY user_id, action ORDER BY user_id, action"
+)
 
 
 def default_db_path() -> Path:
@@ -559,15 +566,9 @@ class SQLiteStorage(Storage):
         return await self._run(op)
 
     async def guild_tallies(self, guild_id: int) -> list[RatingTally]:
-        # The guild is interned with its channel as "p:guild/channel" (see storage/schema.py).
-        sql = (
-            "SELECT r.user_id, r.action, count(*), sum(r.reward) FROM recommendations r "
-            "JOIN lookup p ON p.id = r.place WHERE p.value LIKE ? AND r.rewarded_at IS NOT NULL "
-            "GROUP BY r.user_id, r.action ORDER BY r.user_id, r.action"
-        )
-
         def op(conn: sqlite3.Connection) -> list[RatingTally]:
-            rows = conn.execute(sql, (f"p:{int(guild_id)}/%",)).fetchall()
+            prefix = f"p:{int(guild_id)}/"  # "p:guild/channel": '0' is the byte after '/'
+            rows = conn.execute(GUILD_TALLIES_SQL, (prefix, prefix[:-1] + "0")).fetchall()
             return [
                 RatingTally(uid, self._value(conn, a)[2:], n, float(total))
                 for uid, a, n, total in rows

@@ -17,7 +17,7 @@ from bot.engine.qlearning import LearnerState
 from bot.service import QTuneService, Suggestion
 from storage.base import Recommendation, StorageError, StorageUnavailable, UserRecord
 from storage.pg_schema import PG_MIGRATIONS
-from storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
+from storage.postgres import GUILD_TALLIES_SQL, PG_SCHEMA_VERSION, PostgresStorage
 from storage.schema import MIGRATIONS
 from tests.pg_server import PgServer
 
@@ -120,6 +120,19 @@ async def test_an_empty_database_gets_the_schema_and_reopens(pg_url: str) -> Non
         assert await conn.fetchval("SELECT version FROM qtune_schema") == PG_SCHEMA_VERSION
     finally:
         await conn.close()
+
+
+async def test_a_guilds_tallies_are_read_through_an_index(pg_url: str) -> None:
+    """A newcomer's community prior reads only their guild's rows, not the whole table."""
+    await (await PostgresStorage.open(pg_url)).close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("SET enable_seqscan = off")  # a tiny table would be scanned anyway
+        plan = await conn.fetch(f"EXPLAIN {GUILD_TALLIES_SQL}", 5)
+    finally:
+        await conn.close()
+    text = " | ".join(row[0] for row in plan)
+    assert "recommendations_guild" in text, text
 
 
 async def test_a_newer_schema_is_refused_with_one_line(pg_url: str) -> None:

@@ -223,3 +223,19 @@ def test_blobs_without_memory_still_decode_as_before() -> None:
     back = decode_state(encode_state(st), 5, st.epsilon)
     assert back.memory is None
     assert len(encode_state(st)) <= 500
+
+
+async def test_a_guilds_tallies_are_read_through_an_index(tmp_path: Path) -> None:
+    """A newcomer's community prior reads only their guild's rows, not the whole table."""
+    from storage.sqlite import GUILD_TALLIES_SQL
+
+    path = tmp_path / "q.db"
+    await (await SQLiteStorage.open(path)).close()
+    conn = sqlite3.connect(path)
+    try:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {GUILD_TALLIES_SQL}", ("p:5/", "p:50")).fetchall()
+    finally:
+        conn.close()
+    text = " | ".join(row[-1] for row in plan)
+    assert "USING INDEX recommendations_place" in text, text
+    assert "SCAN recommendations" not in text, text
