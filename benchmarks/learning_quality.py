@@ -375,7 +375,7 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
         "on",
         "ratio",
     ]
-    rows, worst, r20, neg = [], 0.0, [], []
+    rows, worst, r20, neg, arrivals = [], 0.0, [], [], []
     populations = [load_population(str(p), DEFAULT_GENRES) for p in sorted(folder.glob("*.toml"))]
     generated = random_populations(args.population_seed, args.populations)
     for population in generated:
@@ -415,8 +415,10 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
             if label != "everyone":
                 worst = max(worst, on["regret"] / off["regret"])
         r20.append(run["on"]["regret_20"] / run["off"]["regret_20"])
+        arrivals.append((population.name, run["off"]["by_arrival"], run["on"]["by_arrival"]))
         neg.append(run["on"]["neg_rate_first_20"] / run["off"]["neg_rate_first_20"])
     _print_table(head, rows)
+    _print_arrivals(arrivals)
     print(f"population targets (every population, {len(r20)}):")
     print(
         f"  [{'met' if max(r20) <= 0.55 else 'MISSED'}] regret@20 on/off ≤ 0.55: "
@@ -430,6 +432,20 @@ def population_section(args: argparse.Namespace, learners: dict) -> None:
         f"  [{'met' if worst <= 1.15 else 'MISSED'}] no group's regret above 1.15× off: "
         f"worst {worst:.2f}"
     )
+
+
+def _print_arrivals(arrivals: list[tuple[str, list, list]]) -> None:
+    """regret@20 on/off by join order: a server's first joiners have no cluster of 3
+    members to start from, so this shows how much of a miss is theirs."""
+    print("regret@20 on/off by join order (share of the on-regret@20 in brackets):")
+    for name, off, on in arrivals:
+        total = sum(b["listeners"] * b["regret_20"] for b in on)
+        cells = [
+            f"{b['first']}–{b['last']} {b['regret_20'] / a['regret_20']:.2f} "
+            f"({b['listeners'] * b['regret_20'] / total:.0%})"
+            for a, b in zip(off, on, strict=True)
+        ]
+        print(f"  {name}: " + ", ".join(cells))
 
 
 def _print_table(head: list[str], rows: list[list[str]]) -> None:

@@ -20,6 +20,8 @@ from bot.engine.learners import DynaLearner
 from bot.engine.learners.dyna import DynaParams
 from bot.engine.learners.dyna.forgetting import REWARD_SUM, VISITS
 from bot.engine.population import random_populations
+from bot.engine.qlearning import DEFAULT_GENRES as G
+from bot.engine.server_sim import simulate_servers, summarise
 
 LOW, HIGH = -5.0, 10.0
 POP, ROCK, JAZZ, CLASSICAL, HIPHOP = range(5)
@@ -138,3 +140,32 @@ def test_generated_populations_have_two_or_three_groups_and_repeat_by_seed() -> 
         assert len(set(favourites)) == len(favourites)  # each group its own favourite
     assert random_populations(2026, 6) == pops
     assert random_populations(7, 6) != pops
+
+
+# --- simulated servers: where the figures come from ---------------------------------------
+def _servers(community: bool, listeners: int = 12):
+    pop = random_populations(2026, 1)[0]
+    rng = np.random.default_rng(5)
+    learner = DynaLearner(DynaParams())
+    run = simulate_servers(pop, learner, G, listeners, 25, 4, rng, community=community)
+    return pop, run
+
+
+def test_joiners_before_any_cluster_of_three_start_as_with_the_community_off() -> None:
+    _, on = _servers(True)
+    _, off = _servers(False)
+    # the same listeners and random numbers: nothing to start from, so the same runs
+    np.testing.assert_array_equal(on.regret[:, :MIN_MEMBERS], off.regret[:, :MIN_MEMBERS])
+    np.testing.assert_array_equal(on.regret_20[:, :MIN_MEMBERS], off.regret_20[:, :MIN_MEMBERS])
+    assert not np.array_equal(on.regret, off.regret)  # later joiners did start elsewhere
+
+
+def test_by_arrival_buckets_cover_every_joiner_in_join_order() -> None:
+    pop, run = _servers(True)
+    out = summarise(run, pop)
+    buckets = out["by_arrival"]
+    assert [(b["first"], b["last"]) for b in buckets] == [(1, 5), (6, 10), (11, 12)]
+    assert sum(b["listeners"] for b in buckets) == run.regret.size
+    assert buckets[0]["regret_20"] == pytest.approx(float(run.regret_20[:, :5].mean()))
+    weighted = sum(b["listeners"] * b["regret"] for b in buckets) / run.regret.size
+    assert weighted == pytest.approx(out["regret"])
