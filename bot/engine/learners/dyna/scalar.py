@@ -315,21 +315,15 @@ class Chain:
         sharp = c.sharpness * (1.0 + c.early * math.exp(-self.total / c.early_reactions))
         low, span = c.low, c.span
         beta = rng.beta
-        row = [
-            (
-                low
-                + span
-                * (
-                    beta(sharp * oa, sharp * ob)
-                    if u < w
-                    else beta(sharp * col.pool_a, sharp * col.pool_b)
-                )
-            )
-            + g
-            for u, (w, oa, ob), col, g in zip(
-                us, self.cells[s], self.cols, self.plan.g_max, strict=True
-            )
-        ]
+        row = []
+        for u, (w, oa, ob), col, g in zip(
+            us, self.cells[s], self.cols, self.plan.g_max, strict=True
+        ):
+            if u < w:
+                x = beta(sharp * oa, sharp * ob)
+            else:
+                x = beta(sharp * col.pool_a, sharp * col.pool_b)
+            row.append((low + span * x) + g)
         best = max(row)
         if row.count(best) == 1:
             return row.index(best)
