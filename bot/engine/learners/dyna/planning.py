@@ -8,7 +8,8 @@ the genres. :func:`solve` runs on arrays (one table or a users axis);
 from __future__ import annotations
 
 import functools
-from operator import add, getitem
+import math
+from operator import add, getitem, sub
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +18,10 @@ SOLVE_TOL = 1e-12
 """A policy switches only for a gain above this (no cycling on ties)."""
 SOLVE_MAX_ITER = 50
 """Policy-iteration rounds before falling back to value iteration."""
+LEAD_TOL = 1e-9
+"""The bound on the policy's lead (×(1 + max |V|)) below which :func:`replan` solves again."""
+LEAD_ROUNDING = 1e-12
+"""What each bounded step takes off the lead for rounding (×(1 + max |V|))."""
 
 
 def backup(q: np.ndarray, r: np.ndarray, gamma: float) -> np.ndarray:
@@ -127,6 +132,9 @@ class Plan(NamedTuple):
     best: list[float]  # max Q(s, ·)
     g_max: list[float]  # γ·max Q(s, ·): what a choice that moves to s adds
     q: list[list[float]] | None = None  # a table given as is (not planned); None: r̂ + γ·V
+    # A lower bound on min over s of Q(s, π(s)) − max over b ≠ π(s) of Q(s, b): how far
+    # the policy's choice leads the rest of its row, in the closest row (None: unknown).
+    lead: float | None = None
 
 
 def q_row(plan: Plan, rows: list[list[float]], s: int) -> list[float]:
@@ -157,7 +165,8 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
         on_pi = list(map(add, r_pi, map(gv.__getitem__, pi)))  # Q(s, π(s))
         if best != on_pi and not _settled(rows, gv, best, pi, v):
             continue
-        return Plan(pi, v, gv, best, list(map(times, best)))
+        lead = min([_lead(row, gv, p) for row, p in zip(rows, pi, strict=True)])
+        return Plan(pi, v, gv, best, list(map(times, best)), None, lead)
     r = np.array(rows)
     qa = value_iterate(r + gamma * np.asarray(v), r, gamma)
     v = qa.max(axis=1).tolist()
@@ -165,6 +174,14 @@ def improve(rows: list[list[float]], pi: list[int], gamma: float) -> Plan:
     gv = [gamma * x for x in v]
     best = [max(map(add, row, gv)) for row in rows]
     return Plan(pi, v, gv, best, [gamma * b for b in best])
+
+
+def _lead(row: list[float], gv: list[float], p: int) -> float:
+    """Q(s, p) − max over b ≠ p of Q(s, b) for the row r̂(s, ·) (inf for one genre)."""
+    qs = list(map(add, row, gv))
+    top = qs[p]
+    qs[p] = -math.inf
+    return top - max(qs)
 
 
 def _settled(
@@ -180,27 +197,36 @@ def _settled(
     return stable
 
 
-def replan(plan: Plan, rows: list[list[float]], a: int, gamma: float) -> Plan:
-    """``plan`` after column ``a`` of ``rows`` changed: the same result as :func:`improve`.
+def replan(plan: Plan, rows: list[list[float]], a: int, gamma: float, moved: float) -> Plan:
+    """``plan`` after column ``a`` of ``rows`` changed, by at most ``moved`` per cell:
+    the same result as :func:`improve`, mostly without comparing every Q.
 
-    When no state's policy moves to a, r_π and so V are unchanged; then only Q(·, a)
-    changed and the policy stays exactly when no Q(s, a) gains on Q(s, π(s)) by more
-    than the tolerance :func:`improve` uses. That is the common case of a reaction to
-    an exploratory suggestion; otherwise the table is solved again from the policy.
+    The policy's lead in its closest row (``plan.lead``) falls by at most twice the
+    largest change of any Q(s, b): ``moved`` plus the change of γ·V. While the bound
+    stays above ``LEAD_TOL``, π(s) is still each row's strict best, so the policy
+    stands and max Q(s, ·) is Q(s, π(s)): exactly the values :func:`improve` would
+    compute. When no state's policy moves to a, V and Q(s, π(s)) do not change at all.
+    Otherwise (or with no bound) the table is solved again.
     """
-    pi = plan.pi
-    if a in pi or plan.q is not None:
+    pi, lead = plan.pi, plan.lead
+    if lead is None or plan.q is not None:
         return improve(rows, pi, gamma)
-    v, gv, best, g_max = plan.v, plan.gv, plan.best, plan.g_max
-    ga = gv[a]
-    for s, row in enumerate(rows):
-        p = pi[s]
-        if row[a] + ga - (row[p] + gv[p]) > SOLVE_TOL * (1.0 + abs(v[s])):
-            return improve(rows, pi, gamma)
-    for s, row in enumerate(rows):
-        b = best[s] = max(map(add, row, gv))
-        g_max[s] = gamma * b
-    return plan
+    if a not in pi:  # r_π and so V are unchanged; only Q(·, a) moved
+        scale = 1.0 + max(map(abs, plan.v))
+        lead -= moved + LEAD_ROUNDING * scale
+        if lead > LEAD_TOL * scale:
+            return plan._replace(lead=lead)
+        return improve(rows, pi, gamma)
+    r_pi = list(map(getitem, rows, pi))
+    v = evaluate(pi, r_pi, gamma)
+    times = float(gamma).__mul__
+    gv = list(map(times, v))
+    scale = 1.0 + max(map(abs, v))
+    lead -= 2.0 * (moved + max(map(abs, map(sub, gv, plan.gv)))) + LEAD_ROUNDING * scale
+    if lead > LEAD_TOL * scale:
+        best = list(map(add, r_pi, map(gv.__getitem__, pi)))  # Q(s, π(s)), each row's max
+        return Plan(pi, v, gv, best, list(map(times, best)), None, lead)
+    return improve(rows, pi, gamma)
 
 
 def solve_list(q: list[list[float]], r_hat: list[float], gamma: float) -> list[float]:

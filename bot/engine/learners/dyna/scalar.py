@@ -134,13 +134,14 @@ def update_column(
     rows: list[list[float]],
     cells: list[list[Cell]],
     a: int,
-) -> None:
+) -> float:
     """``col`` (column ``a``) after one more reaction in its cell ``s`` (the counts of
     every other cell equal), in place, into ``rows`` and ``cells`` as :func:`column`.
     Cell s's pool-without-it is unchanged, so only its own terms are recomputed; the
-    other cells keep their successes and log Γ(k + visits)."""
+    other cells keep their successes and log Γ(k + visits). Returns how far r̂(·, a)
+    moved at most (for :func:`.planning.replan`)."""
     col.succ[s] = successes(vis[s], rsum[s], c.low, c.span)
-    _refresh(col, vis, c, rows, cells, a, s)
+    return _refresh(col, vis, c, rows, cells, a, s)
 
 
 def _refresh(
@@ -151,7 +152,7 @@ def _refresh(
     cells: list[list[Cell]],
     a: int,
     changed: int,
-) -> None:
+) -> float:
     lg, exp = math.lgamma, math.exp
     low, span, k = c.low, c.span, c.k
     succ, parts = col.succ, col.parts
@@ -163,11 +164,16 @@ def _refresh(
     # z = log evidence(pool) − log evidence(own) − prior log-odds, per cell (posterior())
     z0 = lg(pa) + lg(pb) - lg(pa + pb) - c.lg_k - c.logit
     unseen = (c.prior_weight, k * pm, k * (1.0 - pm))  # no data: both models are the pool
+    moved = 0.0
     for i, v in enumerate(vis):
+        row = rows[i]
         if not v:
             cells[i][a] = unseen
-            rows[i][a] = r_pool
+            d = r_pool - row[a]
+            row[a] = r_pool
             parts[i] = None
+            if d > moved or -d > moved:
+                moved = abs(d)
             continue
         x = succ[i]
         f = v - x
@@ -199,8 +205,13 @@ def _refresh(
         z = z0 + e - lg(oa) - lg(ob) + lg_kv
         w = 1.0 / (1.0 + exp(50.0 if z > 50.0 else (-50.0 if z < -50.0 else z)))
         cells[i][a] = (w, oa, ob)
-        rows[i][a] = low + span * (pm + w * (oa / kv - pm))
+        r_hat = low + span * (pm + w * (oa / kv - pm))
+        d = r_hat - row[a]
+        row[a] = r_hat
         parts[i] = (km, kn, e, lg_kv)
+        if d > moved or -d > moved:
+            moved = abs(d)
+    return moved
 
 
 class Model(NamedTuple):
@@ -343,10 +354,10 @@ class Chain:
         vt, rt = self.counts[0], self.counts[1]
         vt[a][s] += 1.0
         rt[a][s] += r
-        update_column(self.cols[a], vt[a], rt[a], s, self.c, self.rows, self.cells, a)
+        moved = update_column(self.cols[a], vt[a], rt[a], s, self.c, self.rows, self.cells, a)
         if self.planned:
             self.total += 1.0
-            self.plan = planning.replan(plan, self.rows, a, self.gamma)
+            self.plan = planning.replan(plan, self.rows, a, self.gamma, moved)
         else:
             self.total = sum(map(sum, vt))
             self.plan = planning.improve(self.rows, plan.pi, self.gamma)
