@@ -36,6 +36,12 @@ async def test_work_runs_in_another_process(pool: CpuPool) -> None:
     assert await pool.run(_sleep_then_pid, 0) != os.getpid()
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+async def test_the_worker_runs_only_when_a_core_is_free(pool: CpuPool) -> None:
+    assert await pool.run(os.sched_getscheduler, 0) == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the bot's own process is untouched
+
+
 async def test_renders_real_pngs_in_the_worker(pool: CpuPool) -> None:
     genres = ("Pop", "Rock", "Jazz")
     table_png, curve_png = await asyncio.gather(
