@@ -104,6 +104,7 @@ class CpuPool:
         self._starting: asyncio.Task[None] | None = None
         self.warm = False
         """True once :meth:`start` has run its warm-up in the worker."""
+        self._stopping = False  # terminate() ran: join() waits for the pool's thread
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
@@ -174,11 +175,33 @@ class CpuPool:
             pool, self._pool = self._pool, None
         if pool is None:
             return
+        self._stopping = True
         # ProcessPoolExecutor has no public way to stop a running call before Python 3.14.
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             with contextlib.suppress(Exception):
                 proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+
+    def join(self, timeout: float) -> bool:
+        """After :meth:`terminate`, wait up to ``timeout`` seconds for the process pools'
+        manager threads to end; True if they did. Blocking: call it off the event loop.
+
+        The interpreter's exit hook for process pools (``concurrent.futures.process.
+        _python_exit``, CPython 3.11) writes to each manager thread's wake-up pipe without
+        its lock, so a thread still closing that pipe at exit makes it print a traceback
+        (EBADF): 1 in 4 bots stopped right after start-up, while the worker was starting.
+        The thread may not exist yet when :meth:`terminate` runs (the pool starts it after
+        its first process), so the threads are found where that hook finds them.
+        """
+        if not self._stopping:
+            return True
+        from concurrent.futures import process  # its registry of manager threads
+
+        deadline = time.monotonic() + timeout
+        threads = list(process._threads_wakeups)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
 
 
 def warm_up() -> int:

@@ -47,8 +47,14 @@ async def open_bot(settings: Settings, *, cpu: bool = True) -> AsyncIterator[QTu
         await close_storage(storage)
         if lock is not None:
             lock.release()
+        if service.cpu is not None and not await asyncio.to_thread(
+            service.cpu.join, WORKER_JOIN_TIMEOUT
+        ):
+            log.warning("the worker pool did not stop within %.0f s", WORKER_JOIN_TIMEOUT)
 
 
+WORKER_JOIN_TIMEOUT = 3.0
+"""Seconds the launcher waits, off the loop, for the worker pool's own thread to end."""
 STORAGE_CLOSE_TIMEOUT = 8.0
 """Seconds the storage gets to commit what is queued at shutdown (the whole shutdown stays
 under :data:`EXIT_DEADLINE`)."""

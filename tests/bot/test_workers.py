@@ -36,6 +36,16 @@ async def test_work_runs_in_another_process(pool: CpuPool) -> None:
     assert await pool.run(_sleep_then_pid, 0) != os.getpid()
 
 
+async def test_join_after_terminate_waits_for_the_pools_own_thread(pool: CpuPool) -> None:
+    """Else the interpreter's exit hook may write to a pipe that thread is closing (EBADF)."""
+    from concurrent.futures import process
+
+    await pool.run(os.getpid)
+    pool.terminate()
+    assert await asyncio.to_thread(pool.join, 20)
+    assert not [t for t in list(process._threads_wakeups) if t.is_alive()]
+
+
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
 async def test_the_worker_runs_only_when_a_core_is_free(pool: CpuPool) -> None:
     assert await pool.run(os.sched_getscheduler, 0) == os.SCHED_IDLE
