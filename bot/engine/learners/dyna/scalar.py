@@ -179,7 +179,7 @@ def _refresh(
         f = v - x
         kv = k + v
         prev = parts[i]
-        if prev is None:
+        if prev is None or i != changed:  # the pool without this cell's data moved
             ea = pa - x
             eb = pb - f
             t = ea + eb
@@ -187,16 +187,7 @@ def _refresh(
             km = k * m
             kn = k * (1.0 - m)
             e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
-            lg_kv = lg(kv)
-        elif i != changed:  # the pool without this cell's data moved
-            ea = pa - x
-            eb = pb - f
-            t = ea + eb
-            m = ea / t
-            km = k * m
-            kn = k * (1.0 - m)
-            e = lg(t) - lg(ea) - lg(eb) + lg(km) + lg(kn)
-            lg_kv = prev[3]
+            lg_kv = lg(kv) if prev is None else prev[3]  # the cell's own count moved or not
         else:
             km, kn, e, _ = prev
             lg_kv = lg(kv)
