@@ -32,6 +32,7 @@ from bot.engine.qlearning import DEFAULT_GENRES, validate_genres
 from bot.errors import QTuneError
 from storage.base import StorageError
 from storage.factory import check_target, is_postgres_url
+from storage.sqlite import SYNCHRONOUS as SQLITE_SYNCHRONOUS
 
 if TYPE_CHECKING:
     from bot.service import QTuneService
@@ -98,6 +99,9 @@ class Settings:
     """QTUNE_SHARD_COUNT: the cluster's total shards; None runs today's unsharded bot."""
     shard_ids: tuple[int, ...] | None = None
     """QTUNE_SHARD_IDS: the shards this process runs (None: all of them)."""
+    sqlite_synchronous: str = "FULL"
+    """QTUNE_SQLITE_SYNCHRONOUS: FULL fsyncs every commit (survives power loss); NORMAL
+    survives a killed process but may lose the last commits on power loss, for less CPU."""
 
     def __post_init__(self) -> None:
         if self.params is None:
@@ -184,6 +188,7 @@ class Settings:
             reconcile_interval=_float(
                 env, "QTUNE_RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL, lo=0.1, hi=86400.0
             ),
+            sqlite_synchronous=_synchronous(env),
             **_shards(env),
         )
 
@@ -366,6 +371,15 @@ def _log_level(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _synchronous(env: Mapping[str, str]) -> str:
+    raw = _text(env, "QTUNE_SQLITE_SYNCHRONOUS", "full").upper()
+    if raw not in SQLITE_SYNCHRONOUS:
+        raise ConfigError(
+            f"QTUNE_SQLITE_SYNCHRONOUS must be full or normal, got {raw.lower()[:20]!r}"
+        )
+    return raw
+
+
 def _loop_lag(env: Mapping[str, str]) -> float | None:
     raw = (env.get("QTUNE_LOOP_LAG") or "").strip().lower()
     if raw in _FALSE:
@@ -422,7 +436,11 @@ async def open_service(
     from bot.workers import CpuPool
     from storage.factory import open_storage
 
-    storage = await open_storage(db_path or settings.database, genres=settings.genres)
+    storage = await open_storage(
+        db_path or settings.database,
+        genres=settings.genres,
+        synchronous=settings.sqlite_synchronous,
+    )
     try:
         service = QTuneService(
             storage,

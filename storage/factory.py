@@ -61,13 +61,20 @@ def describe(target: str | os.PathLike) -> str:
 
 
 async def open_storage(
-    target: str | os.PathLike, *, genres: Sequence[str] = DEFAULT_GENRES
+    target: str | os.PathLike,
+    *,
+    genres: Sequence[str] = DEFAULT_GENRES,
+    synchronous: str = "FULL",
 ) -> Storage:
-    """Open (creating and migrating if needed) the database ``target`` names."""
+    """Open (creating and migrating if needed) the database ``target`` names.
+
+    ``synchronous`` is SQLite's (FULL or NORMAL); a PostgreSQL server has its own
+    ``synchronous_commit``, which its operator sets.
+    """
     if is_postgres_url(target):
         from storage.postgres import PostgresStorage
 
         return await PostgresStorage.open(check_target(str(target)), genres=genres)
     from storage.sqlite import SQLiteStorage
 
-    return await SQLiteStorage.open(Path(target), genres=genres)
+    return await SQLiteStorage.open(Path(target), genres=genres, synchronous=synchronous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from bot.config import ConfigError, Settings, open_service
 from bot.engine.learners import DEFAULT_LEARNER, DynaParams, SeedParams
 from bot.engine.learners.dyna import RewardScale
 from bot.engine.qlearning import DEFAULT_GENRES
+from storage.sqlite import SQLiteStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "MTIzNDU2Nzg5.secret-token-value.XYZ"
@@ -96,6 +98,7 @@ def test_values_are_parsed():
         ({"QTUNE_MAX_EPISODES": "1.5"}, "QTUNE_MAX_EPISODES"),
         ({"QTUNE_GUILD_READY_TIMEOUT": "-2"}, "QTUNE_GUILD_READY_TIMEOUT"),
         ({"QTUNE_LOOP_LAG": "sometimes"}, "QTUNE_LOOP_LAG"),
+        ({"QTUNE_SQLITE_SYNCHRONOUS": "off"}, "QTUNE_SQLITE_SYNCHRONOUS"),
         ({"DISCORD_API_BASE": "ftp://example.com/api"}, "DISCORD_API_BASE"),
         ({"DISCORD_API_BASE": "not a url"}, "DISCORD_API_BASE"),
         ({"DISCORD_API_BASE": "http://"}, "DISCORD_API_BASE"),
@@ -158,6 +161,33 @@ def test_dotenv_fills_in_but_never_overrides_the_environment(tmp_path, monkeypat
     assert "QTUNE_GENRES" not in os.environ  # .env is not written into os.environ
 
 
+def config_variables() -> set[str]:
+    """Every variable ``bot/config.py`` reads: the names quoted in its source."""
+    source = (ROOT / "bot" / "config.py").read_text(encoding="utf-8")
+    return set(re.findall(r'"((?:QTUNE|DISCORD)_[A-Z_]+)"', source))
+
+
+def readme_config_table() -> set[str]:
+    """The variables the README's configuration table has a row for."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("### Configuration")
+    rows = []
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        rows.append(line)
+    table = [r for r in rows if r.startswith("| `")]
+    # A paragraph inside the table would end it: the rows after it lose their header.
+    first, last = rows.index(table[0]), rows.index(table[-1])
+    assert all(r.startswith("|") for r in rows[first : last + 1]), "the table is split"
+    first_cells = [row.split("|")[1] for row in table]
+    return {name for cell in first_cells for name in re.findall(r"`((?:QTUNE|DISCORD)_\w+)`", cell)}
+
+
+def test_the_readme_table_has_a_row_for_every_variable() -> None:
+    assert readme_config_table() == config_variables()
+
+
 def test_env_example_documents_every_variable_and_matches_defaults():
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     names = {
@@ -175,25 +205,7 @@ def test_env_example_documents_every_variable_and_matches_defaults():
     }
     assert commented == seed_only
     assert "seed learner only" in text
-    expected = {
-        "DISCORD_TOKEN",
-        "QTUNE_DB",
-        "QTUNE_DEV_GUILD",
-        "QTUNE_GENRES",
-        "QTUNE_GAMMA",
-        "QTUNE_LEARNER",
-        "QTUNE_REWARD_LIKE",
-        "QTUNE_REWARD_DISLIKE",
-        "QTUNE_LOG_LEVEL",
-        "QTUNE_COOLDOWN",
-        "QTUNE_MAX_EPISODES",
-        "QTUNE_GUILD_READY_TIMEOUT",
-        "QTUNE_LOOP_LAG",
-        "QTUNE_SEED",
-        "DISCORD_API_BASE",
-        "DISCORD_GATEWAY_URL",
-    }
-    assert names == expected
+    assert names | commented == config_variables()
     # Every variable has a comment right above it (possibly after other variables).
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -222,6 +234,22 @@ async def test_open_service_gives_the_learner_the_configured_reward_range(tmp_pa
     service, storage = await open_service(settings, tmp_path / "r.db")
     try:
         assert service.learner.scale == RewardScale(-1.0, 3.0)
+    finally:
+        await storage.close()
+
+
+@pytest.mark.parametrize(("value", "pragma"), [("", 2), ("normal", 1), (" FULL ", 2)])
+async def test_the_sqlite_synchronous_setting_reaches_the_database(
+    tmp_path: Path, value: str, pragma: int
+) -> None:
+    settings = Settings.from_env({"QTUNE_SQLITE_SYNCHRONOUS": value})
+    _, storage = await open_service(settings, tmp_path / "s.db", cpu=False)
+    try:
+        assert isinstance(storage, SQLiteStorage)
+        got = await storage._worker.run(
+            lambda: storage._worker.conn.execute("PRAGMA synchronous").fetchone()[0]
+        )
+        assert got == pragma  # 2 = FULL, 1 = NORMAL
     finally:
         await storage.close()
 
