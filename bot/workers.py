@@ -105,6 +105,7 @@ class CpuPool:
         self.warm = False
         """True once :meth:`start` has run its warm-up in the worker."""
         self._stopping = False  # terminate() ran: join() waits for the pool's thread
+        self._stopper: threading.Thread | None = None
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
@@ -169,7 +170,14 @@ class CpuPool:
             raise
 
     def terminate(self) -> None:
-        """Kill running work and refuse new work: used at shutdown, so it never waits."""
+        """Kill running work and refuse new work: used at shutdown, so it never waits.
+
+        The pool's own ``shutdown`` runs on a thread of its own: it takes the pool's lock,
+        which the start-up thread holds while the worker process starts (the forkserver
+        imports numpy and matplotlib first), so on the event loop it blocked the loop for
+        the whole start (seconds on a busy machine; minutes under ``tracemalloc``).
+        :meth:`join` waits for that thread too.
+        """
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
@@ -180,11 +188,18 @@ class CpuPool:
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             with contextlib.suppress(Exception):
                 proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        self._stopper = threading.Thread(
+            target=pool.shutdown,
+            kwargs={"wait": False, "cancel_futures": True},
+            name="qtune-pool-stop",
+            daemon=True,
+        )
+        self._stopper.start()
 
     def join(self, timeout: float) -> bool:
-        """After :meth:`terminate`, wait up to ``timeout`` seconds for the process pools'
-        manager threads to end; True if they did. Blocking: call it off the event loop.
+        """After :meth:`terminate`, wait up to ``timeout`` seconds for its shutdown and the
+        process pools' manager threads to end; True if they did. Blocking: call it off the
+        event loop.
 
         The interpreter's exit hook for process pools (``concurrent.futures.process.
         _python_exit``, CPython 3.11) writes to each manager thread's wake-up pipe without
@@ -198,6 +213,8 @@ class CpuPool:
         from concurrent.futures import process  # its registry of manager threads
 
         deadline = time.monotonic() + timeout
+        if self._stopper is not None:  # the manager thread exists once the start is over
+            self._stopper.join(timeout)
         threads = list(process._threads_wakeups)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -46,6 +46,21 @@ async def test_join_after_terminate_waits_for_the_pools_own_thread(pool: CpuPool
     assert not [t for t in list(process._threads_wakeups) if t.is_alive()]
 
 
+async def test_terminate_does_not_wait_for_a_start_in_progress(pool: CpuPool) -> None:
+    """A start holds the pool's lock while the forkserver imports numpy and matplotlib, and
+    terminate() runs on the event loop at shutdown: it must not wait for that lock."""
+    await pool.run(os.getpid)
+    executor = pool._pool
+    assert executor is not None
+    returned = threading.Event()
+    with executor._shutdown_lock:  # held, as the start-up thread holds it mid-start
+        caller = threading.Thread(target=lambda: (pool.terminate(), returned.set()))
+        caller.start()
+        assert returned.wait(20), "terminate() waited for the pool's lock"
+    caller.join(20)
+    assert await asyncio.to_thread(pool.join, 20)  # and the shutdown finished after it
+
+
 def _priority() -> tuple[int | None, int]:
     """This process's scheduling policy (None where there is none to read) and nice value."""
     policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
