@@ -102,6 +102,15 @@ class Reactions(commands.Cog):
         try:
             result = await self.retrier.apply(payload.message_id, payload.user_id, liked)
         except StorageError as exc:
+            if self.bot.is_closed():
+                # Shut down mid-retry, the storage already closed: the recommendation is
+                # still unrewarded, so the next start's catch-up applies this reaction.
+                log.info(
+                    "shutting down: the reaction on %s is left for the next start (%s)",
+                    payload.message_id,
+                    exc,
+                )
+                return
             log.warning(
                 "reaction on %s not applied: the database failed: %s",
                 payload.message_id,
