@@ -42,8 +42,12 @@ class FeedbackRetrier:
         retry_for: float = RETRY_FOR,
         first_delay: float = FIRST_DELAY,
         max_delay: float = MAX_DELAY,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._feedback = feedback
+        self._stopping = stopping
+        """True once the bot shuts down: a retry asleep in its backoff then defers instead
+        of trying again (the storage may be closed by the time it wakes)."""
         self.retry_for = float(retry_for)
         self.first_delay = float(first_delay)
         self.max_delay = float(max_delay)
@@ -91,6 +95,15 @@ class FeedbackRetrier:
                     )
                     return None
             await asyncio.sleep(delay)
+            if self._stopping():
+                self.deferred.setdefault(key, liked)
+                log.info(
+                    "shutting down: the reaction on %s by %s is left for the next start-up "
+                    "catch-up",
+                    key[0],
+                    key[1],
+                )
+                return None
             delay = min(delay * 2, self.max_delay)
 
     async def drain(self) -> int:

@@ -48,7 +48,11 @@ class Reactions(commands.Cog):
         self.bot = bot
         self.caught_up = asyncio.Event()
         """Set once the first catch-up has finished (tests and shutdown wait on it)."""
-        self.retrier = FeedbackRetrier(self._feedback, retry_for=bot.settings.feedback_retry)
+        self.retrier = FeedbackRetrier(
+            self._feedback,
+            retry_for=bot.settings.feedback_retry,
+            stopping=lambda: bot.shutting_down,
+        )
 
     async def cog_load(self) -> None:
         if self.bot.is_ready():  # loaded into a running bot: no READY is coming
@@ -102,15 +106,6 @@ class Reactions(commands.Cog):
         try:
             result = await self.retrier.apply(payload.message_id, payload.user_id, liked)
         except StorageError as exc:
-            if self.bot.is_closed():
-                # Shut down mid-retry, the storage already closed: the recommendation is
-                # still unrewarded, so the next start's catch-up applies this reaction.
-                log.info(
-                    "shutting down: the reaction on %s is left for the next start (%s)",
-                    payload.message_id,
-                    exc,
-                )
-                return
             log.warning(
                 "reaction on %s not applied: the database failed: %s",
                 payload.message_id,

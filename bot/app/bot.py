@@ -126,6 +126,11 @@ class QTuneBot(commands.Bot):
         drop_own_reaction_echoes(self)
 
     # ----------------------------------------------------------------- lifecycle
+    @property
+    def shutting_down(self) -> bool:
+        """True from the start of :meth:`close`: work that would wait or retry stops."""
+        return self._shutting_down
+
     async def setup_hook(self) -> None:
         # Never wait_until_ready() here: setup_hook runs before the gateway connects.
         for name in self.extensions_to_load:

@@ -72,6 +72,25 @@ async def test_a_long_outage_defers_and_a_later_pass_applies_once() -> None:
     assert retrier.recovered() is not None
 
 
+async def test_a_retry_asleep_at_shutdown_defers_instead_of_trying_again() -> None:
+    """The bot closes its storage after shutting down: a retry that woke then met the
+    closed database and logged a traceback. Now it defers (the start-up catch-up
+    applies it) and never calls the storage again."""
+    flaky = FlakyFeedback()
+    stopping = False
+    retrier = FeedbackRetrier(
+        flaky, retry_for=60, first_delay=0.05, max_delay=0.05, stopping=lambda: stopping
+    )
+    flaky.down = True
+    task = asyncio.create_task(retrier.apply(1, 7, True))
+    await asyncio.sleep(0.01)  # the first attempt fails; the retry sleeps 0.05 s
+    assert flaky.attempts == 1
+    stopping = True  # shutting down while the retry sleeps in its backoff
+    assert await asyncio.wait_for(task, 10) is None
+    assert flaky.attempts == 1
+    assert retrier.deferred == {(1, 7): True}
+
+
 async def test_other_storage_errors_are_not_retried() -> None:
     async def broken(message_id: int, user_id: int, liked: bool) -> Result:
         raise StorageError("database error: disk I/O error")

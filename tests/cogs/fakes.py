@@ -33,10 +33,7 @@ class FakeBot:
         self.in_flight = InFlight()
         self.events: list[Event] = []
         """Every call the cogs made on Discord's side, in order."""
-        self.closed = False
-
-    def is_closed(self) -> bool:
-        return self.closed
+        self.shutting_down = False
 
 
 class FakeMessage:

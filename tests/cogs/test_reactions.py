@@ -243,28 +243,6 @@ async def test_a_database_failure_on_a_reaction_is_a_warning_with_its_cause(
     assert fake_bot.in_flight.count == 0
 
 
-async def test_a_reaction_cut_off_by_shutdown_is_left_for_the_catch_up(
-    fake_bot, real_service: QTuneService, caplog: Any, tmp_path: Path
-) -> None:
-    """A reward still retrying when the bot shuts down meets the closed storage: one INFO
-    line, no traceback (the e2e shutdown test asserts none), the reward still pending."""
-    fake_bot.service = real_service
-    await posted(real_service, 1234, 42)
-    caplog.set_level(logging.INFO, logger="qtune")
-    fake_bot.closed = True  # the bot is shutting down...
-    await real_service.storage.close()  # ...and has closed its storage
-    await Reactions(fake_bot).on_raw_reaction_add(reaction(THUMBS_UP, message_author_id=999))
-    lines = [r for r in caplog.records if "1234" in r.getMessage()]
-    assert [r.levelno for r in lines] == [logging.INFO]
-    assert lines[0].exc_info is None
-    assert "left for the next start" in lines[0].getMessage()
-    _, storage = await open_service(Settings(db_path=tmp_path / "q.db"), cpu=False)
-    try:
-        assert [r.message_id for r in await storage.pending()] == [1234]
-    finally:
-        await storage.close()
-
-
 async def test_an_applied_reward_is_one_debug_line(fake_bot, service, caplog) -> None:
     """Not INFO: one line per reaction cost 3-6 % of the bot's CPU under load."""
     await suggested(service)
