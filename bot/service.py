@@ -214,7 +214,6 @@ class QTuneService:
         self.max_episodes = int(max_episodes)
         # The community prior: only for learners that take one (dyna), see _first_table.
         self.community = bool(community) and takes_community_prior(self.learner)
-        self._known_users: set[int] = set()  # users seen with a table: no prior lookup
         # Newcomers' taste clusters, for re-weighing their prior after each of their first
         # reactions: in this process's memory only, never stored (see _reweigh).
         self._newcomers: OrderedDict[int, CommunityMixture] = OrderedDict()
@@ -279,8 +278,8 @@ class QTuneService:
     async def _first_table_prior(
         self, user_id: int, guild_id: int | None
     ) -> tuple[CommunityPrior, CommunityMixture] | None:
-        """The guild's prior and its taste clusters when ``user_id`` has no table yet
-        (None: no table to make, no guild, the feature off, or nothing to go on).
+        """The guild's prior and its taste clusters for ``user_id``, who has no table yet
+        (None: no guild, the feature off, or nothing to go on).
 
         The evidence is the guild's rated recommendations summed per member and genre
         (:meth:`Storage.guild_tallies`): it grows as reactions arrive, and ``/reset``,
@@ -288,10 +287,7 @@ class QTuneService:
         aggregate reaches the newcomer: the taste clusters of
         :func:`bot.engine.community.community_mixture`, each of at least 3 members.
         """
-        if not self.community or guild_id is None or user_id in self._known_users:
-            return None
-        if await self.storage.get_user(user_id) is not None:
-            self._known_users.add(user_id)
+        if not self.community or guild_id is None:
             return None
         rows = await self.storage.guild_tallies(guild_id)
         low, high = self.dislike_reward, self.like_reward
@@ -368,17 +364,20 @@ class QTuneService:
 
     # ------------------------------------------------------------- contract
     async def recommend(self, user_id: int, genre: str, guild_id: int | None = None) -> Suggestion:
-        """Suggest the next genre from ``genre`` and make it the user's current genre.
+        """Suggest the next genre from ``genre``.
 
-        A member's first table, made here in a guild, starts from the guild's taste.
+        Nothing is written for a member who has a table: :meth:`record` makes ``genre``
+        their current genre with the suggestion, in one commit. A member's first table
+        is made here, in a guild from the guild's taste.
         """
         state = self.parse_genre(genre)
-        start = await self._first_table_prior(user_id, guild_id)
-        stored = await self.storage.set_current_genre(
-            user_id, state, lambda: self._first_table(user_id, start)
-        )
+        stored = await self.storage.get_user(user_id)
+        if stored is None:
+            start = await self._first_table_prior(user_id, guild_id)
+            stored = await self.storage.set_current_genre(
+                user_id, state, lambda: self._first_table(user_id, start)
+            )
         rec = self._adapt(stored)
-        self._known_users.add(user_id)
         s = self.genres.index(state)
         a = self.learner.select(rec.learner, s, self.rng)
         propensity = self._propensity(rec.learner, s, a)
@@ -409,7 +408,8 @@ class QTuneService:
         guild_id: int | None,
         channel_id: int | None,
     ) -> None:
-        """Remember that ``message_id`` carries ``suggestion`` (no message text is kept)."""
+        """Remember that ``message_id`` carries ``suggestion`` (no message text is kept);
+        its genre becomes the user's current genre."""
         rec = Recommendation(
             int(message_id),
             int(suggestion.user_id),
@@ -527,7 +527,6 @@ class QTuneService:
     async def reset(self, user_id: int) -> bool:
         """Delete the user's table and recommendations (so also their part of every
         guild's community evidence); True if there was anything."""
-        self._known_users.discard(user_id)
         self._newcomers.pop(user_id, None)
         return await self.storage.delete_user(user_id)
 

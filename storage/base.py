@@ -172,7 +172,13 @@ class Storage(ABC):
     # ---------------------------------------------------------- recommendations
     @abstractmethod
     async def add_recommendation(self, rec: Recommendation) -> None:
-        """Store a recommendation (replacing one with the same message id)."""
+        """Store a recommendation (replacing one with the same message id) and make its
+        ``state`` the user's current genre, in one transaction, if the user has a table.
+
+        The genre is known the moment the suggestion is shown; writing it here rather
+        than before the reply saves a commit (an fsync) on every ``/nowplaying``.
+        Like :meth:`set_current_genre`, it never waits for :meth:`hold_and_update`.
+        """
 
     @abstractmethod
     async def apply_reward(

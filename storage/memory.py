@@ -159,6 +159,9 @@ class MemoryStorage(Storage):
     async def add_recommendation(self, rec: Recommendation) -> None:
         await self._enter()
         self.database.recommendations[rec.message_id] = rec  # frozen: no copy needed
+        stored = self.database.users.get(rec.user_id)
+        if stored is not None:
+            stored.current_genre, stored.updated_at = rec.state, time.time()
 
     async def apply_reward(
         self, message_id: int, user_id: int, step: RewardStep[T]

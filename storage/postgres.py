@@ -231,6 +231,14 @@ _BATCH_RECS = (
     "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::float8[], $8::float8[], "
     "$9::float8[], $10::float8[], $11::float8[]) " + _UPSERT_REC[_UPSERT_REC.index("ON CONFLICT") :]
 )
+# ... and each user's current genre, from their latest recommendation of the batch, in
+# the same statement (one commit).
+_BATCH_RECS_AND_GENRES = (
+    f"WITH ins AS ({_BATCH_RECS} RETURNING user_id, state, created_at, message_id) "
+    "UPDATE users AS u SET current_genre = l.state, updated_at = $12 FROM (SELECT DISTINCT "
+    "ON (user_id) user_id, state FROM ins ORDER BY user_id, created_at DESC, message_id DESC) "
+    "AS l WHERE u.user_id = l.user_id"
+)
 _BATCH_GENRE = (
     "UPDATE users AS u SET current_genre = v.genre, updated_at = v.at "
     "FROM unnest($1::bigint[], $2::text[], $3::float8[]) AS v(user_id, genre, at) "
@@ -764,7 +772,7 @@ class PostgresStorage(Storage):
 
     async def _rec_batch(self, batch: list[Recommendation], conn: asyncpg.Connection) -> list[Any]:
         columns = [list(c) for c in zip(*(_rec_args(r) for r in batch), strict=True)]
-        await conn.execute(_BATCH_RECS, *columns)
+        await conn.execute(_BATCH_RECS_AND_GENRES, *columns, time.time())
         return [None] * len(batch)
 
     async def get_recommendation(self, message_id: int) -> Recommendation | None:

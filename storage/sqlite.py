@@ -424,14 +424,9 @@ class SQLiteStorage(Storage):
         self, user_id: int, genre: str, fresh: Callable[[], UserRecord]
     ) -> UserRecord:
         def op(conn: sqlite3.Connection) -> UserRecord:
-            # Only two columns change: no need to re-encode and rewrite the table blob.
             now = time.time()
-            sql = "UPDATE users SET current_genre = ?, updated_at = ? WHERE user_id = ?"
-            if conn.execute(sql, (genre, _ms(now), user_id)).rowcount:
-                rec = self._load_user(conn, user_id)
-                assert rec is not None
-                rec.current_genre, rec.updated_at = genre, now
-                self._remember(_copy(rec))
+            rec = self._touch_genre(conn, user_id, genre, now)
+            if rec is not None:
                 return rec
             rec = fresh()
             rec.current_genre, rec.updated_at = genre, now
@@ -439,6 +434,20 @@ class SQLiteStorage(Storage):
             return rec
 
         return await self._run(op)
+
+    def _touch_genre(
+        self, conn: sqlite3.Connection, user_id: int, genre: str, now: float
+    ) -> UserRecord | None:
+        """Set a stored user's current genre (None: no such user). Only two columns
+        change: the table blob is neither re-encoded nor rewritten."""
+        sql = "UPDATE users SET current_genre = ?, updated_at = ? WHERE user_id = ?"
+        if not conn.execute(sql, (genre, _ms(now), user_id)).rowcount:
+            return None
+        rec = self._load_user(conn, user_id)
+        assert rec is not None
+        rec.current_genre, rec.updated_at = genre, now
+        self._remember(_copy(rec))
+        return rec
 
     async def hold_and_update(
         self,
@@ -485,7 +494,11 @@ class SQLiteStorage(Storage):
         conn.execute(sql, row)
 
     async def add_recommendation(self, rec: Recommendation) -> None:
-        await self._run(lambda conn: self._save_rec(conn, rec))
+        def op(conn: sqlite3.Connection) -> None:
+            self._save_rec(conn, rec)
+            self._touch_genre(conn, rec.user_id, rec.state, time.time())
+
+        await self._run(op)
 
     def _load_rec(self, conn: sqlite3.Connection, message_id: int) -> Recommendation | None:
         sql = f"SELECT {_REC_COLS} FROM recommendations WHERE message_id = ?"

@@ -382,6 +382,38 @@ async def test_set_current_genre_creates_then_updates(storage: Storage) -> None:
     assert (stored.current_genre, stored.rewards) == ("Pop", 0)
 
 
+async def test_a_recommendation_makes_its_genre_current_and_keeps_the_table(
+    storage: Storage,
+) -> None:
+    await storage.add_recommendation(rec(1, state="Jazz"))  # no table yet: none is made
+    assert await storage.get_user(USER) is None
+    await storage.set_current_genre(USER, "Rock", lambda: UserRecord.fresh(USER, GENRES, learner()))
+    await storage.add_recommendation(rec(2, state="Classical"))
+    await storage.add_recommendation(rec(3, USER + 1, state="Pop"))  # another user's
+    stored = await storage.get_user(USER)
+    assert stored is not None
+    assert (stored.current_genre, stored.rewards) == ("Classical", 0)
+    assert_same_table(stored.learner, learner())
+    assert await storage.get_user(USER + 1) is None
+    assert {r.message_id for r in await storage.pending()} == {1, 2, 3}
+
+
+async def test_the_latest_of_concurrent_recommendations_sets_the_genre(storage: Storage) -> None:
+    """Recommendations that land in one batch (group commit): the newest one's genre."""
+    await storage.set_current_genre(USER, "Rock", lambda: UserRecord.fresh(USER, GENRES, learner()))
+    now = time.time()
+    genres = ["Pop", "Jazz", "HipHop", "Classical"]
+    await asyncio.gather(
+        *(
+            storage.add_recommendation(rec(10 + i, state=g, created_at=now + i))
+            for i, g in enumerate(genres)
+        )
+    )
+    stored = await storage.get_user(USER)
+    assert stored is not None
+    assert stored.current_genre == "Classical"
+
+
 async def stored_named_table(backend: Backend) -> dict[tuple[str, str], float]:
     storage = await backend.open(GENRES)
     record = UserRecord.fresh(7, GENRES, learner())

@@ -295,6 +295,7 @@ class StorageMachine(RuleBasedStateMachine):
         waiting = [m for m in sorted(self.model.pending()) if self.model.recs[m].user_id == user]
         mid = waiting[0] if react and waiting else None
         genre = self.model.genres[pick % len(self.model.genres)]
+        now_mid = next(self.ids)
         svc = self.service
 
         async def go() -> FeedbackResult | None:
@@ -303,7 +304,10 @@ class StorageMachine(RuleBasedStateMachine):
             sim = asyncio.create_task(svc.simulate(user, spec, episodes, seed=seed))
             await svc.started.wait()  # the hold is taken and the table read
             reaction = None if mid is None else asyncio.create_task(svc.feedback(mid, user, liked))
-            await svc.recommend(user, genre)  # only the current genre: never waits
+            # /nowplaying, suggestion and record (which sets the current genre): never waits
+            suggestion = await svc.recommend(user, genre)
+            await svc.record(now_mid, suggestion, 1, 2)
+            self.model.recs[now_mid] = ModelRec(user, suggestion.state, suggestion.action)
             for _ in range(10):
                 await asyncio.sleep(0)
             assert reaction is None or not reaction.done(), "a reward went past the hold"
