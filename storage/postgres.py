@@ -74,7 +74,28 @@ from storage.base import (
 )
 from storage.factory import safe_url
 from storage.pg_schema import PG_MIGRATIONS
-from storage.schema import GENRE_SEP, decode_state, encode_state
+from storage.pg_sql import (
+    ACQUIRE,
+    BATCH_GENRE,
+    BATCH_READ,
+    BATCH_RECS_AND_GENRES,
+    BATCH_WRITE,
+    GUILD_TALLIES_SQL,
+    HOLDER,
+    REC_COLS,
+    REWARD_READ,
+    REWARD_WRITE,
+    SET_GENRE,
+    TOUCH_USER,
+    UPSERT_REC,
+    UPSERT_USER,
+    USER_COLS,
+    batch_args,
+    raw_user,
+    rec_args,
+    rec_of,
+    user_args,
+)
 
 T = TypeVar("T")
 Fn = Callable[[asyncpg.Connection], Awaitable[Any]]
@@ -88,76 +109,9 @@ CONFLICT_RETRIES = 20
 OPTIMISTIC_TRIES = 3  # stale optimistic writes of one reward before it takes the lock
 MAX_BATCH = 256  # rewards per transaction; bounds one batch's latency
 FLUSHERS = 3  # batches of one kind in flight at once (two sharing a user queue on its lock)
-GUILD_TALLIES_SQL = (  # served by the partial index recommendations_guild (migration 4)
-    "SELECT user_id, action, count(*), sum(reward) FROM recommendations "
-    "WHERE guild_id = $1 AND rewarded_at IS NOT NULL "
-    "GROUP BY user_id, action ORDER BY user_id, action"
-)
 MIN_ID = -(2**63)  # below every id (the console's message ids are negative)
 # The two-int advisory key space never overlaps the one-bigint space used for user ids.
 MIGRATION_LOCK = (0x71747565, 1)  # "qtue"
-
-_REC = "message_id, user_id, guild_id, channel_id, state, action, epsilon, created_at, "
-_REC += "reward, rewarded_at, propensity"
-_USER = "user_id, genres, state, epsilon, current_genre, rewards, created_at, updated_at"
-# $9: whether this write changes the current genre. /nowplaying sets it without the
-# user's lock (one statement), so a learner write that did not change it keeps the
-# row's latest value instead of the one it read.
-# $10: whether the row existed when read. The locked writers read it FOR UPDATE, so an
-# existing row cannot change before this write; a row that was missing and exists now
-# (/nowplaying created it, and an optimistic reward may have learned into it since) is
-# left alone: nothing is written, and the caller starts again (_Stale).
-_UPSERT_USER = (
-    f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-    "ON CONFLICT (user_id) DO UPDATE SET genres = EXCLUDED.genres, state = EXCLUDED.state, "
-    "epsilon = EXCLUDED.epsilon, current_genre = CASE WHEN $9::boolean "
-    "THEN EXCLUDED.current_genre ELSE users.current_genre END, "
-    "rewards = EXCLUDED.rewards, updated_at = EXCLUDED.updated_at WHERE $10::boolean"
-)
-# /nowplaying: only the current genre, creating the user when new; each atomic by itself.
-_UPDATE_GENRE = (
-    f"UPDATE users SET current_genre = $2, updated_at = $3 WHERE user_id = $1 RETURNING {_USER}"
-)
-_SET_GENRE = (
-    f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-    "ON CONFLICT (user_id) DO UPDATE SET current_genre = EXCLUDED.current_genre, "
-    f"updated_at = EXCLUDED.updated_at RETURNING {_USER}"
-)
-_UPSERT_REC = (
-    f"INSERT INTO recommendations ({_REC}) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-    "ON CONFLICT (message_id) DO UPDATE SET user_id = EXCLUDED.user_id, "
-    "guild_id = EXCLUDED.guild_id, channel_id = EXCLUDED.channel_id, state = EXCLUDED.state, "
-    "action = EXCLUDED.action, epsilon = EXCLUDED.epsilon, created_at = EXCLUDED.created_at, "
-    "reward = EXCLUDED.reward, rewarded_at = EXCLUDED.rewarded_at, "
-    "propensity = EXCLUDED.propensity"
-)
-_HOLDER = "SELECT holder FROM user_holds WHERE user_id = $1 AND expires_at > now()"
-# Everything a reward needs in one round trip, read after the user's lock was taken;
-# the user's row FOR UPDATE, so an optimistic batch cannot write it until COMMIT.
-_REWARD_READ = (
-    "SELECT r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, "
-    "r.epsilon, r.created_at, r.reward, r.rewarded_at, "
-    "(SELECT holder FROM user_holds WHERE user_id = $2 AND expires_at > now()), "
-    "u.user_id, u.genres, u.state, u.epsilon, u.current_genre, u.rewards, u.created_at, "
-    "u.updated_at FROM (SELECT 1) AS one "
-    "LEFT JOIN recommendations r ON r.message_id = $1 "
-    f"LEFT JOIN LATERAL (SELECT {_USER} FROM users WHERE user_id = $2 FOR UPDATE) u ON true"
-)
-# The user's new table and the reward mark in one statement (a data-modifying CTE); the
-# mark only when the table was written ($10 above).
-_REWARD_WRITE = (
-    f"WITH saved AS ({_UPSERT_USER} RETURNING 1) UPDATE recommendations SET reward = $11, "
-    "rewarded_at = $12 WHERE message_id = $13 AND rewarded_at IS NULL "
-    "AND EXISTS (SELECT 1 FROM saved)"
-)
-_TOUCH_USER = "UPDATE users SET updated_at = updated_at WHERE user_id = $1"
-_ACQUIRE = (
-    "INSERT INTO user_holds (user_id, holder, expires_at) "
-    "VALUES ($1, $2, now() + $3 * interval '1 second') "
-    "ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, "
-    "expires_at = EXCLUDED.expires_at WHERE user_holds.expires_at <= now() RETURNING holder"
-)
 
 
 @dataclass(slots=True)
@@ -169,81 +123,6 @@ class _Queued:
     step: RewardStep[Any]
     fut: asyncio.Future[RewardOutcome[Any]]
     stale: int = 0  # optimistic writes that found the user's row changed since the read
-
-
-# A batch's rows in one round trip, outside any transaction: the i-th reward's
-# recommendation, lease and user, with the row version the write will check (xmin: the
-# transaction that wrote this version of the row; every write makes a new one).
-_BATCH_READ = (
-    "SELECT q.i, r.message_id, r.user_id, r.guild_id, r.channel_id, r.state, r.action, "
-    "r.epsilon, r.created_at, r.reward, r.rewarded_at, "
-    "(SELECT holder FROM user_holds h WHERE h.user_id = q.uid AND h.expires_at > now()), "
-    "u.user_id, u.genres, u.state, u.epsilon, u.current_genre, u.rewards, u.created_at, "
-    "u.updated_at, u.xmin::text "
-    "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS q(mid, uid, i) "
-    "LEFT JOIN recommendations r ON r.message_id = q.mid "
-    "LEFT JOIN users u ON u.user_id = q.uid"
-)
-# Every applied reward of a batch in one statement, its own transaction (autocommit):
-# each user's new table *if its row is still the version read* (an optimistic check;
-# the others are retried), then the marks of exactly the users saved. A mark cannot fail
-# after its user was saved (every reward writes its user's row, so the row would be a
-# newer version), but if it did, the last column's cast error rolls the whole statement
-# back rather than leave a table learned from a reward that is not marked.
-# Genre lists travel joined by GENRE_SEP (unnest would flatten an array of arrays).
-_BATCH_WRITE = (
-    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], "
-    "$4::float8[], $5::text[], $6::integer[], $7::float8[], $8::float8[], $9::boolean[], "
-    "$10::text[], $11::bigint[], $12::float8[]) AS v(user_id, genres, state, epsilon, "
-    "current_genre, rewards, created_at, updated_at, changed, seen, mid, reward)), "
-    "saved AS (UPDATE users AS u SET genres = string_to_array(v.genres, E'\\x1f'), "
-    "state = v.state, epsilon = v.epsilon, current_genre = CASE WHEN v.changed "
-    "THEN v.current_genre ELSE u.current_genre END, rewards = v.rewards, "
-    "updated_at = v.updated_at FROM v WHERE u.user_id = v.user_id AND u.xmin = v.seen::xid "
-    "RETURNING u.user_id), "
-    "marked AS (UPDATE recommendations AS r SET reward = v.reward, rewarded_at = v.updated_at "
-    "FROM v JOIN saved ON saved.user_id = v.user_id "
-    "WHERE r.message_id = v.mid AND r.rewarded_at IS NULL RETURNING r.message_id) "
-    "SELECT (SELECT array_agg(user_id) FROM saved), CASE WHEN (SELECT count(*) FROM saved) "
-    "<> (SELECT count(*) FROM marked) THEN CAST('qtune: a reward mark failed after its "
-    "table was saved; rolled back ' || (SELECT count(*) FROM marked) AS integer) END"
-)
-
-
-def _batch_args(writes: list[tuple[tuple[Any, ...], bool, float, int, str]]) -> list[list[Any]]:
-    """Column arrays for _BATCH_WRITE from (user args, genre changed, reward, message id,
-    row version read)."""
-    writes = sorted(writes, key=lambda w: w[0][0])  # row locks in user id order
-    users = [w[0] for w in writes]
-    cols: list[list[Any]] = [list(c) for c in zip(*users, strict=True)]
-    cols[1] = [GENRE_SEP.join(g) for g in cols[1]]
-    return [
-        *cols,
-        [w[1] for w in writes],
-        [w[4] for w in writes],
-        [w[3] for w in writes],
-        [w[2] for w in writes],
-    ]
-
-
-_BATCH_RECS = (
-    f"INSERT INTO recommendations ({_REC}) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
-    "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::float8[], $8::float8[], "
-    "$9::float8[], $10::float8[], $11::float8[]) " + _UPSERT_REC[_UPSERT_REC.index("ON CONFLICT") :]
-)
-# ... and each user's current genre, from their latest recommendation of the batch, in
-# the same statement (one commit).
-_BATCH_RECS_AND_GENRES = (
-    f"WITH ins AS ({_BATCH_RECS} RETURNING user_id, state, created_at, message_id) "
-    "UPDATE users AS u SET current_genre = l.state, updated_at = $12 FROM (SELECT DISTINCT "
-    "ON (user_id) user_id, state FROM ins ORDER BY user_id, created_at DESC, message_id DESC) "
-    "AS l WHERE u.user_id = l.user_id"
-)
-_BATCH_GENRE = (
-    "UPDATE users AS u SET current_genre = v.genre, updated_at = v.at "
-    "FROM unnest($1::bigint[], $2::text[], $3::float8[]) AS v(user_id, genre, at) "
-    "WHERE u.user_id = v.user_id RETURNING " + ", ".join(f"u.{c.strip()}" for c in _USER.split(","))
-)
 
 
 class _Batcher:
@@ -351,72 +230,6 @@ async def _reset(conn: asyncpg.Connection) -> None:
     """
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
-
-
-def _rec(row: Sequence[Any], at: int = 0, *, propensity: bool = True) -> Recommendation | None:
-    """A recommendation from ``_REC`` columns (the reward read has no propensity)."""
-    if row[at] is None:
-        return None
-    mid, uid, guild, channel, state, action, eps, created, reward, rewarded = row[at : at + 10]
-    logged = row[at + 10] if propensity else None
-    return Recommendation(
-        int(mid),
-        int(uid),
-        guild,
-        channel,
-        state,
-        action,
-        float(eps),
-        float(created),
-        reward,
-        rewarded,
-        None if logged is None else float(logged),
-    )
-
-
-def _rec_args(rec: Recommendation) -> tuple[Any, ...]:
-    return (
-        rec.message_id,
-        rec.user_id,
-        rec.guild_id,
-        rec.channel_id,
-        rec.state,
-        rec.action,
-        float(rec.epsilon),
-        float(rec.created_at),
-        None if rec.reward is None else float(rec.reward),
-        None if rec.rewarded_at is None else float(rec.rewarded_at),
-        None if rec.propensity is None else float(rec.propensity),
-    )
-
-
-def _raw_user(row: Sequence[Any], at: int = 0) -> UserRecord | None:
-    """The stored record as stored (its own genre list), or None."""
-    if row[at] is None:
-        return None
-    uid, genres, blob, eps, current, rewards, created, updated = row[at : at + 8]
-    genres = tuple(genres)
-    learner = decode_state(bytes(blob), len(genres), eps)
-    return UserRecord(int(uid), genres, learner, current, int(rewards), created, updated)
-
-
-def _user_args(rec: UserRecord, read: UserRecord | None = None) -> tuple[Any, ...]:
-    """The upsert's parameters; ``read`` is the record as read before the change (None:
-    the row was missing, so the upsert must not overwrite a row made since)."""
-    st = rec.learner
-    genre_changed = rec.current_genre != (read.current_genre if read is not None else None)
-    return (
-        rec.user_id,
-        list(rec.genres),
-        encode_state(st),
-        float(st.epsilon),
-        rec.current_genre,
-        int(rec.rewards),
-        float(rec.created_at),
-        float(rec.updated_at),
-        genre_changed,
-        read is not None,
-    )
 
 
 async def _migrate(conn: asyncpg.Connection, where: str) -> int:
@@ -617,7 +430,7 @@ class PostgresStorage(Storage):
             begin = f"BEGIN; SELECT pg_advisory_xact_lock({int(user_id)})"
         async with _committed(conn, begin):
             if wait_hold:
-                current = await conn.fetchval(_HOLDER, user_id)
+                current = await conn.fetchval(HOLDER, user_id)
                 if current is not None and current != holder:
                     raise _Held(current)
             return await fn(conn)
@@ -633,8 +446,8 @@ class PostgresStorage(Storage):
     # ------------------------------------------------------------------ users
     async def get_user(self, user_id: int) -> UserRecord | None:
         async def fn(conn: asyncpg.Connection) -> UserRecord | None:
-            row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE user_id = $1", user_id)
-            return None if row is None else _raw_user(row)
+            row = await conn.fetchrow(f"SELECT {USER_COLS} FROM users WHERE user_id = $1", user_id)
+            return None if row is None else raw_user(row)
 
         return await self._op(fn, tx=False)
 
@@ -645,18 +458,18 @@ class PostgresStorage(Storage):
         holder: str | None = None,
     ) -> T:
         async def op(conn: asyncpg.Connection) -> T:
-            if holder is not None and await conn.fetchval(_HOLDER, user_id) != holder:
+            if holder is not None and await conn.fetchval(HOLDER, user_id) != holder:
                 raise StorageError(
                     f"the hold on user {user_id} expired before the simulation finished"
                 )
-            sql = f"SELECT {_USER} FROM users WHERE user_id = $1 FOR UPDATE"
+            sql = f"SELECT {USER_COLS} FROM users WHERE user_id = $1 FOR UPDATE"
             row = await conn.fetchrow(sql, user_id)
-            read = None if row is None else _raw_user(row)
+            read = None if row is None else raw_user(row)
             seen = None if read is None else replace(read)  # fn may change it in place
             new, result = fn(read)
             if new is not None:
                 new.updated_at = time.time()
-                if await conn.execute(_UPSERT_USER, *_user_args(new, seen)) == "INSERT 0 0":
+                if await conn.execute(UPSERT_USER, *user_args(new, seen)) == "INSERT 0 0":
                     raise _Stale  # created meanwhile (/nowplaying): read it and start again
             return result
 
@@ -674,7 +487,7 @@ class PostgresStorage(Storage):
         # /simulate never delays a recommendation, and learner writes keep the genre set
         # here ($9 above).
         row = await self._genres.submit((user_id, genre, fresh))
-        rec = _raw_user(row)
+        rec = raw_user(row)
         assert rec is not None
         return rec
 
@@ -684,7 +497,7 @@ class PostgresStorage(Storage):
         """One UPDATE for the batch (autocommit); a new user is then inserted alone."""
         now = time.time()
         rows = await conn.fetch(
-            _BATCH_GENRE, [b[0] for b in batch], [b[1] for b in batch], [now] * len(batch)
+            BATCH_GENRE, [b[0] for b in batch], [b[1] for b in batch], [now] * len(batch)
         )
         found = {row[0]: row for row in rows}
         out: list[Any] = []
@@ -693,7 +506,7 @@ class PostgresStorage(Storage):
             if row is None:  # a new user (``fresh`` is called only then)
                 new = fresh()
                 new.current_genre, new.updated_at = genre, now
-                row = await conn.fetchrow(_SET_GENRE, *_user_args(new)[:8])
+                row = await conn.fetchrow(SET_GENRE, *user_args(new)[:8])
             out.append(row)
         return out
 
@@ -729,17 +542,17 @@ class PostgresStorage(Storage):
 
     async def _acquire(self, user_id: int, token: str) -> None:
         async def take(conn: asyncpg.Connection) -> str | None:
-            holder = await conn.fetchval(_ACQUIRE, user_id, token, self.hold_ttl)
+            holder = await conn.fetchval(ACQUIRE, user_id, token, self.hold_ttl)
             if holder == token:
                 # A new version of the user's row: an optimistic reward that read it before
                 # the lease existed fails its check, re-reads, and finds the lease.
-                await conn.execute(_TOUCH_USER, user_id)
+                await conn.execute(TOUCH_USER, user_id)
             return holder
 
         while True:
             if await self._op(take, user_id=user_id) == token:
                 return
-            holder = await self._op(lambda conn: conn.fetchval(_HOLDER, user_id), tx=False)
+            holder = await self._op(lambda conn: conn.fetchval(HOLDER, user_id), tx=False)
             if holder is not None:
                 await self._wait_for(user_id, holder)
 
@@ -771,15 +584,15 @@ class PostgresStorage(Storage):
         await self._recs.submit(rec)  # batched with the others waiting: one statement
 
     async def _rec_batch(self, batch: list[Recommendation], conn: asyncpg.Connection) -> list[Any]:
-        columns = [list(c) for c in zip(*(_rec_args(r) for r in batch), strict=True)]
-        await conn.execute(_BATCH_RECS_AND_GENRES, *columns, time.time())
+        columns = [list(c) for c in zip(*(rec_args(r) for r in batch), strict=True)]
+        await conn.execute(BATCH_RECS_AND_GENRES, *columns, time.time())
         return [None] * len(batch)
 
     async def get_recommendation(self, message_id: int) -> Recommendation | None:
         async def fn(conn: asyncpg.Connection) -> Recommendation | None:
-            sql = f"SELECT {_REC} FROM recommendations WHERE message_id = $1"
+            sql = f"SELECT {REC_COLS} FROM recommendations WHERE message_id = $1"
             row = await conn.fetchrow(sql, message_id)
-            return None if row is None else _rec(row)
+            return None if row is None else rec_of(row)
 
         return await self._op(fn, tx=False)
 
@@ -865,7 +678,7 @@ class PostgresStorage(Storage):
         """Read, step, write (optimistically, no transaction held open); per reward an
         outcome, an exception, _Held, _STALE (write again) or _MISSING (no user row)."""
         rows = await conn.fetch(
-            _BATCH_READ, [q.message_id for q in batch], [q.user_id for q in batch]
+            BATCH_READ, [q.message_id for q in batch], [q.user_id for q in batch]
         )
         by_index = {row[0]: row for row in rows}
         results: list[Any] = []
@@ -882,7 +695,7 @@ class PostgresStorage(Storage):
             else:
                 results.append(outcome)
         if writes:
-            saved = set(await conn.fetchval(_BATCH_WRITE, *_batch_args(writes)) or ())
+            saved = set(await conn.fetchval(BATCH_WRITE, *batch_args(writes)) or ())
             for i in written:
                 if batch[i].user_id not in saved:
                     results[i] = _STALE
@@ -891,7 +704,7 @@ class PostgresStorage(Storage):
 
     def _reward_outcome(self, row: Sequence[Any], q: _Queued, now: float) -> Any:
         """What one reward of a batch does, from its row (the step runs here)."""
-        rec = _rec(row, 1, propensity=False)  # the batch read has no propensity column
+        rec = rec_of(row, 1, propensity=False)  # the batch read has no propensity column
         if rec is None:
             return RewardOutcome("not_a_recommendation", None)
         if rec.user_id != q.user_id:
@@ -900,7 +713,7 @@ class PostgresStorage(Storage):
             return RewardOutcome("already_rewarded", rec)
         if row[11] is not None:  # a /simulate holds the user: this one waits, alone
             return _Held(row[11])
-        read = _raw_user(row, 12)
+        read = raw_user(row, 12)
         if read is None:  # no row to check a version of: the locked path creates it
             return _MISSING
         seen_genre = read.current_genre
@@ -911,7 +724,7 @@ class PostgresStorage(Storage):
         except Exception as exc:  # a bug in the step: this reward fails, the batch goes on
             return exc
         user.updated_at = now
-        args = _user_args(user)[:8]
+        args = user_args(user)[:8]
         done = replace(rec, reward=float(reward), rewarded_at=now)
         changed = user.current_genre != seen_genre
         write = (args, changed, float(reward), q.message_id, row[20])
@@ -923,8 +736,8 @@ class PostgresStorage(Storage):
         """One reward in its own transaction; it waits for a /simulate hold on the user."""
 
         async def op(conn: asyncpg.Connection) -> RewardOutcome[T]:
-            row = await conn.fetchrow(_REWARD_READ, message_id, user_id)
-            rec = _rec(row, propensity=False)
+            row = await conn.fetchrow(REWARD_READ, message_id, user_id)
+            rec = rec_of(row, propensity=False)
             if rec is None:
                 return RewardOutcome("not_a_recommendation", None)
             if rec.user_id != user_id:
@@ -933,7 +746,7 @@ class PostgresStorage(Storage):
                 return RewardOutcome("already_rewarded", rec)
             if row[10] is not None:  # a /simulate holds the user: wait, then apply on top
                 raise _Held(row[10])
-            read = _raw_user(row, 11)
+            read = raw_user(row, 11)
             seen = None if read is None else replace(read)
             try:
                 reward, user, value = step(rec, read)
@@ -942,7 +755,7 @@ class PostgresStorage(Storage):
             now = time.time()
             user.updated_at = now
             status = await conn.execute(
-                _REWARD_WRITE, *_user_args(user, seen), float(reward), now, message_id
+                REWARD_WRITE, *user_args(user, seen), float(reward), now, message_id
             )
             if status != "UPDATE 1":  # the user's row was created meanwhile: start again
                 raise _Stale
@@ -964,36 +777,35 @@ class PostgresStorage(Storage):
 
     async def pending(self, max_age_s: float = 86400, limit: int = 1000) -> list[Recommendation]:
         sql = (
-            f"SELECT {_REC} FROM recommendations WHERE rewarded_at IS NULL "
+            f"SELECT {REC_COLS} FROM recommendations WHERE rewarded_at IS NULL "
             "AND created_at >= $1 ORDER BY created_at LIMIT $2"
         )
 
         async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
             rows = await conn.fetch(sql, time.time() - max_age_s, limit)
-            return [r for r in (_rec(row) for row in rows) if r is not None]
+            return [r for r in (rec_of(row) for row in rows) if r is not None]
 
         return await self._op(fn, tx=False)
 
     async def recommendations_of(self, user_id: int) -> list[Recommendation]:
-        sql = (
-            f"SELECT {_REC} FROM recommendations WHERE user_id = $1 ORDER BY created_at, message_id"
-        )
+        sql = f"SELECT {REC_COLS} FROM recommendations WHERE user_id = $1 "
+        sql += "ORDER BY created_at, message_id"
 
         async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
             rows = await conn.fetch(sql, user_id)
-            return [r for r in (_rec(row) for row in rows) if r is not None]
+            return [r for r in (rec_of(row) for row in rows) if r is not None]
 
         return await self._op(fn, tx=False)
 
     async def logged_rewards(self, limit: int = 1_000_000) -> list[Recommendation]:
         sql = (
-            f"SELECT {_REC} FROM recommendations WHERE rewarded_at IS NOT NULL "
+            f"SELECT {REC_COLS} FROM recommendations WHERE rewarded_at IS NOT NULL "
             "AND propensity IS NOT NULL ORDER BY created_at, message_id LIMIT $1"
         )
 
         async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
             rows = await conn.fetch(sql, limit)
-            return [r for r in (_rec(row) for row in rows) if r is not None]
+            return [r for r in (rec_of(row) for row in rows) if r is not None]
 
         return await self._op(fn, tx=False)
 
@@ -1018,22 +830,21 @@ class PostgresStorage(Storage):
 
     # ------------------------------------------------- bulk copy (copy-db)
     async def export_users(self, after: int | None, limit: int) -> list[UserRecord]:
-        sql = f"SELECT {_USER} FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2"
+        sql = f"SELECT {USER_COLS} FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2"
 
         async def fn(conn: asyncpg.Connection) -> list[UserRecord]:
             rows = await conn.fetch(sql, MIN_ID if after is None else after, limit)
-            return [u for u in (_raw_user(row) for row in rows) if u is not None]
+            return [u for u in (raw_user(row) for row in rows) if u is not None]
 
         return await self._op(fn, tx=False)
 
     async def export_recommendations(self, after: int | None, limit: int) -> list[Recommendation]:
-        sql = (
-            f"SELECT {_REC} FROM recommendations WHERE message_id > $1 ORDER BY message_id LIMIT $2"
-        )
+        sql = f"SELECT {REC_COLS} FROM recommendations WHERE message_id > $1 "
+        sql += "ORDER BY message_id LIMIT $2"
 
         async def fn(conn: asyncpg.Connection) -> list[Recommendation]:
             rows = await conn.fetch(sql, MIN_ID if after is None else after, limit)
-            return [r for r in (_rec(row) for row in rows) if r is not None]
+            return [r for r in (rec_of(row) for row in rows) if r is not None]
 
         return await self._op(fn, tx=False)
 
@@ -1050,10 +861,10 @@ class PostgresStorage(Storage):
         async def fn(conn: asyncpg.Connection) -> None:
             if users:
                 await conn.executemany(
-                    _UPSERT_USER, [(*_user_args(u)[:8], True, True) for u in users]
+                    UPSERT_USER, [(*user_args(u)[:8], True, True) for u in users]
                 )
             if recs:
-                await conn.executemany(_UPSERT_REC, [_rec_args(r) for r in recs])
+                await conn.executemany(UPSERT_REC, [rec_args(r) for r in recs])
             if meta:
                 await conn.executemany(
                     "INSERT INTO meta (key, value) VALUES ($1, $2) "

@@ -17,7 +17,8 @@ from bot.engine.qlearning import LearnerState
 from bot.service import QTuneService, Suggestion
 from storage.base import Recommendation, StorageError, StorageUnavailable, UserRecord
 from storage.pg_schema import PG_MIGRATIONS
-from storage.postgres import GUILD_TALLIES_SQL, PG_SCHEMA_VERSION, PostgresStorage
+from storage.pg_sql import GUILD_TALLIES_SQL
+from storage.postgres import PG_SCHEMA_VERSION, PostgresStorage
 from storage.schema import MIGRATIONS
 from tests.pg_server import PgServer
 
