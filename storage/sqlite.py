@@ -425,9 +425,10 @@ class SQLiteStorage(Storage):
     ) -> UserRecord:
         def op(conn: sqlite3.Connection) -> UserRecord:
             now = time.time()
-            rec = self._touch_genre(conn, user_id, genre, now)
-            if rec is not None:
-                return rec
+            if self._touch_genre(conn, user_id, genre, now):
+                found = self._load_user(conn, user_id)
+                assert found is not None
+                return found
             rec = fresh()
             rec.current_genre, rec.updated_at = genre, now
             self._save_user(conn, rec)
@@ -435,19 +436,16 @@ class SQLiteStorage(Storage):
 
         return await self._run(op)
 
-    def _touch_genre(
-        self, conn: sqlite3.Connection, user_id: int, genre: str, now: float
-    ) -> UserRecord | None:
-        """Set a stored user's current genre (None: no such user). Only two columns
-        change: the table blob is neither re-encoded nor rewritten."""
+    def _touch_genre(self, conn: sqlite3.Connection, user_id: int, genre: str, now: float) -> bool:
+        """Set a stored user's current genre (False: no such user). Only two columns
+        change: the table blob is neither decoded, re-encoded nor rewritten."""
         sql = "UPDATE users SET current_genre = ?, updated_at = ? WHERE user_id = ?"
         if not conn.execute(sql, (genre, _ms(now), user_id)).rowcount:
-            return None
-        rec = self._load_user(conn, user_id)
-        assert rec is not None
-        rec.current_genre, rec.updated_at = genre, now
-        self._remember(_copy(rec))
-        return rec
+            return False
+        cached = self._users.get(user_id)
+        if cached is not None:  # the cache holds its own copy: update it in place
+            cached.current_genre, cached.updated_at = genre, now
+        return True
 
     async def hold_and_update(
         self,
