@@ -10,10 +10,13 @@ server. Otherwise:
 1. 100 concurrent simulated users each do recommend → record → feedback through
    :class:`QTuneService` on a temp file. A feedback call returns only after its commit,
    so every counted event is durable (at the chosen ``synchronous`` level).
-2. The same work per event with plain ``sqlite3`` in one loop: read the user, choose,
+2. One interaction at a time (recommend → record → feedback, the default learner): CPU on
+   the SQLite thread and the event loop, and wall time, per interaction; nothing shares a
+   commit.
+3. The same work per event with plain ``sqlite3`` in one loop: read the user, choose,
    insert the recommendation, read it back, TD-update, write the user, mark the
    recommendation, commit. Same schema, same encoding, same engine calls, same pragmas.
-3. Bytes per user after 10,000 users × 20 recommendations (all rewarded).
+4. Bytes per user after 10,000 users × 20 recommendations (all rewarded).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import asyncio
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +76,34 @@ async def service_run(
     CPU_US["service"].append((time.process_time() - cpu0) / (per_user * USERS) * 1e6)
     await st.close()
     return per_user * USERS / elapsed, np.array(latencies)
+
+
+async def one_at_a_time(path: Path, sync: str, events: int) -> tuple[float, float, float]:
+    """µs per interaction (recommend → record → feedback, one at a time, 100 members with
+    a table, the bot's default learner) of CPU on the SQLite thread and on the event loop,
+    and of wall time. With nothing to share a commit with, every durable transaction pays
+    its own fsync."""
+    st = await SQLiteStorage.open(path, synchronous=sync)
+    svc = QTuneService(st, rng=np.random.default_rng(1))
+    thread = next(t for t in threading.enumerate() if t.name == "qtune-sqlite")
+    clock = time.pthread_getcpuclockid(thread.ident or 0)
+    rng = np.random.default_rng(2)
+
+    async def interaction(i: int) -> None:
+        uid = 1 + i % USERS
+        s = await svc.recommend(uid, DEFAULT_GENRES[int(rng.integers(5))])
+        await svc.record(i, s, 1, 2)
+        assert (await svc.feedback(i, uid, bool(rng.random() < 0.7))).applied
+
+    for i in range(USERS):  # every member has a table first
+        await interaction(i)
+    db0, loop0, wall0 = time.clock_gettime(clock), time.thread_time(), time.perf_counter()
+    for i in range(USERS, USERS + events):
+        await interaction(i)
+    db, loop = time.clock_gettime(clock) - db0, time.thread_time() - loop0
+    wall = time.perf_counter() - wall0
+    await st.close()
+    return db / events * 1e6, loop / events * 1e6, wall / events * 1e6
 
 
 async def _create_schema(path: Path, sync: str) -> None:
@@ -217,6 +249,9 @@ def report(sync: str, events: int, rounds: int, folder: Path) -> None:
           f"p50 {ms(lat, 50):.1f} ms, p99 {ms(lat, 99):.1f} ms")  # fmt: skip
     print(f"  feedback latency at {paced_rate:,.0f} events/s (paced users): "
           f"p50 {ms(paced, 50):.1f} ms, p99 {ms(paced, 99):.1f} ms")  # fmt: skip
+    db, loop, wall = asyncio.run(one_at_a_time(folder / f"one-{sync}.db", sync, events))
+    print(f"  one interaction at a time: {db:.0f} µs CPU on the SQLite thread, {loop:.0f} µs "
+          f"on the event loop, {wall:.0f} µs wall, per interaction")  # fmt: skip
 
 
 def main() -> None:
