@@ -24,6 +24,16 @@ towards it and the sharpened Thompson draw explores again.
 Measured (2026-12-01, 50 seeds, dyna's defaults otherwise): pop_lover → jazz_enthusiast
 at step 500, regret over the second half 1,282 → ~225; built-in profiles' regret@1000
 89 → ~95; random stationary profiles unchanged within noise.
+
+Why not also fade the genres not being played (so a stale belief is retried without an
+alarm): measured on 2026-12-01 (``learning_quality.py``'s cases, 200 seeds, profile seeds
+2026 / 7; branch ``drift4-stale-decay``), fading every other genre's counts by e^(−1/τ) per
+reaction bought little drift and cost every stationary listener exploration. τ = 700, the
+fastest fade within the bound on regret@1000 (0.2× seed's), moved drift regret after the
+change from 306 / 300 to 280 / 294 and generated stuck runs from 2.0 / 2.6 % to 1.4 / 2.2 %,
+at generated regret@1000 324 / 283 against 295 / 271; τ = 300 reached 270 / 282 at 362 / 340.
+The current favourite, whose stale evidence keeps most unrecovered runs on it, is exactly
+what such a fade spares.
 """
 
 from __future__ import annotations
