@@ -759,18 +759,8 @@ class PostgresStorage(Storage):
             )
             if status != "UPDATE 1":  # the user's row was created meanwhile: start again
                 raise _Stale
-            done = Recommendation(
-                rec.message_id,
-                rec.user_id,
-                rec.guild_id,
-                rec.channel_id,
-                rec.state,
-                rec.action,
-                rec.epsilon,
-                rec.created_at,
-                float(reward),
-                now,
-            )  # the reward read does not fetch the propensity: the outcome has none
+            # The reward read does not fetch the propensity: the outcome has none.
+            done = replace(rec, reward=float(reward), rewarded_at=now)
             return RewardOutcome("applied", done, value)
 
         return await self._op(op, user_id=user_id)

@@ -22,6 +22,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -525,19 +526,7 @@ class SQLiteStorage(Storage):
                 "UPDATE recommendations SET reward = ?, rewarded_at = ? WHERE message_id = ?",
                 (float(reward), round(now), message_id),
             )
-            done = Recommendation(
-                rec.message_id,
-                rec.user_id,
-                rec.guild_id,
-                rec.channel_id,
-                rec.state,
-                rec.action,
-                rec.epsilon,
-                rec.created_at,
-                float(reward),
-                float(round(now)),
-                rec.propensity,
-            )
+            done = replace(rec, reward=float(reward), rewarded_at=float(round(now)))
             return RewardOutcome("applied", done, value)
 
         return await self._run_for(user_id, op)
