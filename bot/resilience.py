@@ -86,25 +86,18 @@ class FeedbackRetrier:
             except StorageUnavailable as exc:
                 self.note_failure(exc)
                 if loop.time() + delay > deadline:
-                    self.deferred.setdefault(key, liked)
-                    log.warning(
-                        "reaction on %s by %s deferred until the database is back: %s",
-                        key[0],
-                        key[1],
-                        exc,
-                    )
+                    self._defer(key, liked, logging.WARNING, f"until the database is back: {exc}")
                     return None
             await asyncio.sleep(delay)
-            if self._stopping():
-                self.deferred.setdefault(key, liked)
-                log.info(
-                    "shutting down: the reaction on %s by %s is left for the next start-up "
-                    "catch-up",
-                    key[0],
-                    key[1],
-                )
+            if self._stopping():  # the storage may be closed by now: the catch-up applies it
+                self._defer(key, liked, logging.INFO, "to the next start-up (shutting down)")
                 return None
             delay = min(delay * 2, self.max_delay)
+
+    def _defer(self, key: tuple[int, int], liked: bool, level: int, until: str) -> None:
+        """Keep the reaction for a later pass (the first one per key wins) and say so."""
+        self.deferred.setdefault(key, liked)
+        log.log(level, "reaction on %s by %s deferred %s", key[0], key[1], until)
 
     async def drain(self) -> int:
         """Retry every deferred reaction once; return how many were applied.
