@@ -21,6 +21,10 @@ The floor. Each level runs twice, under the same load (the same random draws): o
 qtune and once with ``benchmarks/floor_bot.py``, a bare discord.py bot doing the same Discord
 work with the fewest calls (answer, 👍, 👎; no storage, no learner). Their CPU per interaction
 and its ratio are printed side by side; the order alternates between levels.
+``--durable-floor`` adds a third bot, ``floor_bot.py --durable``: the floor plus the least a
+bot must do to keep what qtune keeps (a Q-table per member, each suggestion and each reward
+committed to SQLite with ``synchronous=FULL``), so qtune's own overhead can be told from the
+cost of durable storage itself.
 
 Where users are. The fake sends Discord's rate-limit headers (``tests/fakediscord/ratelimit``),
 so discord.py queues as against Discord: a bot may add 1 reaction per 0.25 s per channel, so
@@ -91,6 +95,7 @@ from tests.harness import THUMBS_DOWN, THUMBS_UP, BotProcess, Line, bot_environm
 from tests.harness.process import OUTPUT
 
 FLOOR_BOT = Path(__file__).with_name("floor_bot.py")
+DURABLE = "floor+db"  # floor_bot.py --durable: the floor that also stores
 CPU_PROFILE = Path(__file__).with_name("cpu_profile.py")
 OWN_REACTIONS = [THUMBS_UP, THUMBS_DOWN]
 GENRES_TYPED = ("pop", "rock", "jazz", "classical", "hip hop", "HipHop", "Rock")
@@ -587,6 +592,7 @@ class Config:
     users_per_channel: float = 2.0
     guilds: int = 20
     floor: bool = True
+    durable_floor: bool = False  # also floor_bot.py --durable (DURABLE)
     dbs: list[str] | None = None  # --db/--procs: the database comparison (e2e_backends.py)
     procs: list[int] | None = None
     repeat: int = 1
@@ -674,7 +680,7 @@ async def run_phase(
         user_base=user_base,
         sim_grace=cfg.sim_grace,
         channels=channels,
-        count_commits=result.bot == "qtune",
+        count_commits=result.bot != "floor",
     )
     started = time.monotonic()
     budget = cfg.rounds * cfg.period + 60 + cfg.sim_grace
@@ -730,7 +736,11 @@ async def run_level(
     async with FakeDiscord(rate_limits=RateLimits()) as fake:
         channels = spread(fake, cfg, users)
         env = load_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
-        command = cfg.bot_command if kind == "qtune" else [sys.executable, str(FLOOR_BOT)]
+        command = {
+            "qtune": cfg.bot_command,
+            "floor": [sys.executable, str(FLOOR_BOT)],
+            DURABLE: [sys.executable, str(FLOOR_BOT), "--durable"],
+        }[kind]
         if cfg.profile is not None:
             command = profiled(command, profile_path(cfg.profile, kind, users))
         bot = BotProcess(env, tmp, command=command)
@@ -853,13 +863,13 @@ async def write_profile(bot: BotProcess, out: Path) -> None:
 
 
 def print_profiles(folder: Path, results: list[PhaseResult]) -> None:
-    """qtune's and the floor's main-thread CPU side by side, per interaction."""
+    """Every bot's main-thread CPU side by side, per interaction (qtune, the floors)."""
     from benchmarks.cpu_profile import report
 
     for users in sorted({r.users for r in results}):
         pair = [r for r in results if r.users == users and r.name == "plain"]
         paths = [profile_path(folder, r.bot, users) for r in pair]
-        if len(pair) == 2 and all(p.exists() for p in paths):
+        if len(pair) >= 2 and all(p.exists() for p in paths):
             print(f"\n== where the CPU goes, {users} users (benchmarks/cpu_profile.py) ==")
             print(report(paths, [r.interactions for r in pair]))
 
@@ -959,13 +969,13 @@ def behind(r: PhaseResult) -> bool:
 def print_summary(results: list[PhaseResult], headline: int) -> None:
     print("\n== scaling (users spread over channels and guilds; Discord's rate limits) ==")
     print(
-        "  users  bot    phase     chans  offered/s  done/s   p50 ms   p99 ms  👍👎 p99  "
+        "  users  bot       phase     chans  offered/s  done/s   p50 ms   p99 ms  👍👎 p99  "
         "t/o  429  bot CPU  ms/int  peak RSS"
     )
     for r in results:
         cpu = "n/a" if r.bot_cpu is None else f"{r.bot_cpu:.0%}"
         print(
-            f"  {r.users:5d}  {r.bot:5s}  {r.name:8s} {r.channels:5d}  {r.offered_per_s:9.0f}  "
+            f"  {r.users:5d}  {r.bot:8s}  {r.name:8s} {r.channels:5d}  {r.offered_per_s:9.0f}  "
             f"{r.throughput:6.1f}  {r.p(50):7.1f}  {r.p(99):7.1f}  "
             f"{r.p(99, 'completions_ms'):8.0f}  {r.timeouts:3d}  {r.rate_limited:3d}  "
             f"{cpu:>7s}  {r.cpu_per_interaction_ms:6.2f}  {mib(r.rss_peak_kib):>9s}"
@@ -987,6 +997,20 @@ def print_summary(results: list[PhaseResult], headline: int) -> None:
                 f"  {q.users:5d}  {q.cpu_per_interaction_ms:12.2f}  "
                 f"{f.cpu_per_interaction_ms:12.2f}  {ratio(q, f):5.2f}  "
                 f"{ratio(q, f, idle=True):5.2f}"
+            )
+    durable = [
+        (plain[(n, "qtune")], plain[(n, DURABLE)], plain.get((n, "floor")))
+        for n in levels
+        if (n, DURABLE) in plain
+    ]
+    if durable:
+        print("\n== the floor with storage (floor_bot.py --durable), same load, same run ==")
+        print("  users  floor+db ms/int  floor+db / floor  qtune / floor+db")
+        for q, d, f in durable:
+            over_floor = f"{ratio(d, f):16.2f}" if f is not None else f"{'n/a':>16s}"
+            print(
+                f"  {q.users:5d}  {d.cpu_per_interaction_ms:15.2f}  {over_floor}  "
+                f"{ratio(q, d):16.2f}"
             )
     qtune = [r for r in results if r.name == "plain" and r.bot == "qtune"]
     first = next((r for r in qtune if saturated(r)), None)
@@ -1067,6 +1091,11 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         "--no-floor", action="store_true", help="skip the bare discord.py bot (the floor)"
     )
     parser.add_argument(
+        "--durable-floor",
+        action="store_true",
+        help="also run the floor that stores what qtune stores (floor_bot.py --durable)",
+    )
+    parser.add_argument(
         "--scaling",
         default="50,200,800,1600",
         help="user counts for the scaling runs (comma list; empty for none)",
@@ -1129,6 +1158,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         users_per_channel=args.users_per_channel,
         guilds=args.guilds,
         floor=not args.no_floor,
+        durable_floor=args.durable_floor,
         profile=args.profile,
     )
     if args.db or args.procs:
@@ -1139,6 +1169,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         cfg.users, cfg.rounds, cfg.period = 10, 2, 0.5
         cfg.sim_users, cfg.sim_episodes, cfg.sim_grace = 2, 200, 60.0
         cfg.levels, cfg.align, cfg.smoke = [], False, True
+        cfg.durable_floor = cfg.floor  # every bot kind runs, so CI sees each one start
     for name in ("users", "rounds", "sim_episodes"):
         if getattr(cfg, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -1163,7 +1194,8 @@ async def main_async(cfg: Config) -> int:
     results: list[PhaseResult] = []
     levels = [cfg.users] + [n for n in cfg.levels if n != cfg.users]
     for number, users in enumerate(levels):
-        kinds = ["floor", "qtune"] if cfg.floor else ["qtune"]
+        kinds = (["floor"] if cfg.floor else []) + ([DURABLE] if cfg.durable_floor else [])
+        kinds.append("qtune")
         if number % 2:
             kinds.reverse()  # alternate who runs first, so a drifting machine favours neither
         seed = rng.randrange(1 << 30)
@@ -1173,7 +1205,7 @@ async def main_async(cfg: Config) -> int:
             results += await run_level(cfg, users, with_sim=with_sim, rng=load, kind=kind)
     # The scaling runs in increasing order; the headline's /simulate phase stays with it.
     wanted = sorted(set(cfg.levels) | {cfg.users})
-    order = {"floor": 0, "qtune": 1}
+    order = {"floor": 0, DURABLE: 1, "qtune": 2}
     ordered = sorted(
         (r for r in results if r.level in wanted), key=lambda r: (r.level, order[r.bot])
     )
