@@ -43,8 +43,6 @@ from discord import app_commands
 GENRES = ("Pop", "Rock", "Jazz", "Classical", "HipHop")
 THUMBS_UP = "\N{THUMBS UP SIGN}"
 THUMBS_DOWN = "\N{THUMBS DOWN SIGN}"
-
-
 ALPHA, GAMMA, EPSILON = 0.1, 0.9, 0.1
 LIKE, DISLIKE = 10.0, -5.0
 SCHEMA = (
@@ -73,7 +71,7 @@ class Journal:
         self._thread.join()
 
     def _run(self, path: str) -> None:
-        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        con = sqlite3.connect(path, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
         for statement in SCHEMA:
@@ -121,7 +119,8 @@ class Tables:
         q = self.q[user]
         q[s][a] += ALPHA * (reward + GAMMA * max(q[a]) - q[s][a])
         self.journal.write(SET_REWARD, reward, message)
-        self.journal.write(SAVE_TABLE, user, struct.pack("25d", *(v for r in q for v in r)))
+        table = struct.pack(f"{len(GENRES) ** 2}d", *(v for row in q for v in row))  # row-major
+        self.journal.write(SAVE_TABLE, user, table)
 
 
 class FloorBot(discord.Client):
