@@ -30,6 +30,7 @@ from bot.engine.community import (
 )
 from bot.engine.learners import Learner, make_learner, takes_community_prior
 from bot.engine.listeners import BUILTIN_PROFILES, ProfileError, resolve_user
+from bot.engine.probing import probe_pick
 from bot.engine.qlearning import DEFAULT_GENRES, LearnerState, greedy_policy, validate_genres
 from bot.engine.training import TrainingLog, run_chain
 from bot.errors import Cancelled, InvalidRequest, UnknownGenre
@@ -380,7 +381,10 @@ class QTuneService:
         rec = self._adapt(stored)
         s = self.genres.index(state)
         a = self.learner.select(rec.learner, s, self.rng)
-        propensity = self._propensity(rec.learner, s, a)
+        probe = self._probe(user_id, rec.learner)
+        # a probe is a function of the member's counts: it is played with probability 1
+        propensity = 1.0 if probe is not None else self._propensity(rec.learner, s, a)
+        a = a if probe is None else probe
         why = explain(
             self.genres, rec.learner, s, a, like=self.like_reward, dislike=self.dislike_reward
         )
@@ -393,6 +397,15 @@ class QTuneService:
             why.explored,
             propensity,
         )
+
+    def _probe(self, user_id: int, state: LearnerState) -> int | None:
+        """A newcomer's probe (:func:`bot.engine.probing.probe_pick`) while their clusters
+        are kept and unsure, else None; the offline ``compare --population`` runs the same."""
+        mixture = self._newcomers.get(user_id)
+        if mixture is None:
+            return None
+        counts = state.visits.sum(axis=0), state.reward_sum.sum(axis=0)
+        return probe_pick(mixture, *counts, self.dislike_reward, self.like_reward)
 
     def _propensity(self, learner_state: LearnerState, s: int, a: int) -> float:
         """P(the learner picks ``a`` from ``s``), logged for offline evaluation (dyna: 512

@@ -21,7 +21,10 @@ from bot.engine.listeners import REWARDS
 from bot.engine.logs import BatchLog
 from bot.engine.qlearning import BatchState
 
-__all__ = ["BatchLog", "Stretch", "sample_rewards_batch", "train_batch", "train_stretches"]
+Steer = Callable[[BatchState, np.ndarray], np.ndarray]
+"""(state, the learner's picks) → the picks played instead."""
+
+__all__ = ["BatchLog", "Steer", "Stretch", "sample_rewards_batch", "train_batch", "train_stretches"]
 
 
 def sample_rewards_batch(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -73,6 +76,7 @@ def train_stretches(
     state: BatchState | None = None,
     fast: bool = True,
     between: Callable[[BatchState], None] | None = None,
+    steer: Steer | None = None,
 ) -> BatchLog:
     """Train ``n_users`` chains through taste changes: one stretch after another, the
     learner's state and the current genre carried across each change.
@@ -82,6 +86,8 @@ def train_stretches(
     the suggestion, the seed's chain). ``state`` is the users' starting state (e.g.
     newcomers with a community prior); by default the learner's fresh one. ``between``
     is called with the state after each stretch (a newcomer's prior is re-weighed there).
+    ``steer`` may replace the learner's picks before they are played (a newcomer's probe,
+    :mod:`bot.engine.probing`); it runs the generic loop.
     """
     steps = sum(st.steps for st in stretches)
     if n_users < 1 or steps < 0 or not stretches or min(st.steps for st in stretches) < 0:
@@ -94,10 +100,10 @@ def train_stretches(
     logs = []
     for st in stretches:
         log = None
-        if fast and isinstance(learner, FastBatch) and switch == 0.0:
+        if fast and isinstance(learner, FastBatch) and switch == 0.0 and steer is None:
             log = learner.train_batch_fast(bs, st.probs, s, st.steps, rng)
         if log is None:
-            log = _generic_batch(learner, bs, st.probs, s, st.steps, rng, switch, st.home)
+            log = _generic_batch(learner, bs, st.probs, s, st.steps, rng, switch, st.home, steer)
         logs.append(log)
         if st.steps:
             s = log.actions[-1].astype(np.intp)
@@ -133,6 +139,7 @@ def _generic_batch(
     rng: np.random.Generator,
     switch: float = 0.0,
     home: np.ndarray | None = None,
+    steer: Steer | None = None,
 ) -> BatchLog:
     """Any batch learner: one ``select_batch`` and one ``update_batch`` per step, and,
     with ``switch`` > 0, a draw before each step of who names their own genre."""
@@ -148,6 +155,8 @@ def _generic_batch(
             moved, where = rng.random((2, n_users))
             s = np.where(moved < switch, _own_choice(home, n, where), s)
         a = learner.select_batch(bs, s, rng)
+        if steer is not None:
+            a = steer(bs, a)
         p = probs[idx, s, a] if per_user else probs[s, a]
         r = sample_rewards_batch(p, rng)
         learner.update_batch(bs, s, a, r, a)

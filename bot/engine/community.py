@@ -216,6 +216,31 @@ def _log_beta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (_lgamma(a) + _lgamma(b) - _lgamma(a + b)).astype(np.float64)
 
 
+def component_betas(
+    mixture: CommunityMixture,
+    reactions: np.ndarray,
+    reward_sum: np.ndarray,
+    low: float,
+    high: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each component's Beta per genre after a newcomer's own reactions ``reactions`` /
+    ``reward_sum`` (n,): (a, b), each (K + 1, n). A cluster's prior has its κ floored at
+    :data:`LIKELIHOOD_STRENGTH` (uniform where it has none); the last row, the fixed prior
+    (a newcomer like none of the clusters), is uniform."""
+    n = np.asarray(reactions, dtype=np.float64)
+    liked = np.clip((np.asarray(reward_sum, dtype=np.float64) - n * low) / (high - low), 0.0, n)
+    a0, b0 = _component_priors(mixture)
+    return a0 + liked, b0 + n - liked
+
+
+def _component_priors(mixture: CommunityMixture) -> tuple[np.ndarray, np.ndarray]:
+    kappa = np.maximum(mixture.strength, LIKELIHOOD_STRENGTH)
+    a = np.where(mixture.strength > 0, kappa * mixture.mean, 1.0)
+    b = np.where(mixture.strength > 0, kappa * (1.0 - mixture.mean), 1.0)
+    fresh = np.ones((1, mixture.mean.shape[1]))  # the fixed prior's row: uniform
+    return np.vstack([a, fresh]), np.vstack([b, fresh])
+
+
 def cluster_weights(
     mixture: CommunityMixture,
     reactions: np.ndarray,
@@ -225,15 +250,10 @@ def cluster_weights(
 ) -> np.ndarray:
     """Posterior weight of each cluster (and last, the fixed prior) given a newcomer's own
     reactions per genre, (n,): prior weight × the Beta-binomial likelihood of their liked
-    counts under the cluster's Beta per genre (a uniform Beta where it has none)."""
-    n = np.asarray(reactions, dtype=np.float64)
-    liked = np.clip((np.asarray(reward_sum, dtype=np.float64) - n * low) / (high - low), 0.0, n)
-    kappa = np.maximum(mixture.strength, LIKELIHOOD_STRENGTH)
-    a = np.where(mixture.strength > 0, kappa * mixture.mean, 1.0)
-    b = np.where(mixture.strength > 0, kappa * (1.0 - mixture.mean), 1.0)
-    a = np.vstack([a, np.ones_like(n)])  # the fixed prior's row: uniform
-    b = np.vstack([b, np.ones_like(n)])
-    log_lik = (_log_beta(a + liked, b + n - liked) - _log_beta(a, b)).sum(axis=1)
+    counts under each component's Beta per genre (:func:`component_betas`)."""
+    a0, b0 = _component_priors(mixture)
+    a, b = component_betas(mixture, reactions, reward_sum, low, high)
+    log_lik = (_log_beta(a, b) - _log_beta(a0, b0)).sum(axis=1)
     log_post = np.log(mixture.weights) + log_lik
     post = np.exp(log_post - log_post.max())
     return post / post.sum()

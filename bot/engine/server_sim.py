@@ -24,6 +24,7 @@ from bot.engine.community import (
 from bot.engine.learners import BatchLearner, takes_community_prior
 from bot.engine.listeners import REWARDS
 from bot.engine.population import Population
+from bot.engine.probing import probe_pick
 from bot.engine.qlearning import BatchState
 from bot.engine.random_listeners import optimal_policy
 
@@ -82,6 +83,18 @@ class Newcomers:
             self.learner.replace_priors(bs, self.priors, new)
         self.priors = new
 
+    def probe(self, bs: BatchState, picks: np.ndarray) -> np.ndarray:
+        """The learner's picks, with each unsure joiner's replaced by their probe
+        (:func:`bot.engine.probing.probe_pick`, as the bot's service does)."""
+        out = picks.copy()
+        for k, mix in enumerate(self.mixtures):
+            if mix is not None:
+                n, r = bs.visits[k].sum(axis=0), bs.reward_sum[k].sum(axis=0)
+                probe = probe_pick(mix, n, r, self.low, self.high)
+                if probe is not None:
+                    out[k] = probe
+        return out
+
 
 def simulate_servers(
     population: Population,
@@ -121,6 +134,7 @@ def simulate_servers(
             switch=population.switch,
             state=joiners.state,
             between=joiners.reweigh if early else None,
+            steer=joiners.probe if early else None,
         )
         s, a = log.states.astype(np.intp), log.actions.astype(np.intp)
         lost = expected[users, s, policy[users, s]] - expected[users, s, a]

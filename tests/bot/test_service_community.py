@@ -14,6 +14,7 @@ from bot.config import ConfigError, Settings
 from bot.engine.community import MIXTURE_STRENGTH, REWEIGH_REACTIONS
 from bot.engine.learners import make_learner
 from bot.engine.learners.dyna.forgetting import VISITS
+from bot.engine.probing import probe_pick
 from bot.service import QTuneService, community_evidence
 from storage.base import RatingTally
 from storage.sqlite import SQLiteStorage
@@ -217,3 +218,48 @@ async def react_to(service: QTuneService, user: int, liked_genre: str) -> None:
     mid = next(ids)
     await service.record(mid, suggestion, GUILD, 1)
     assert (await service.feedback(mid, user, suggestion.action == liked_genre)).applied
+
+
+async def test_a_newcomer_is_probed_and_the_probe_is_logged_with_propensity_1(
+    storage: SQLiteStorage,
+) -> None:
+    """While a newcomer's clusters are unsure the service suggests the probe of
+    bot.engine.probing (the offline servers' rule) and logs it as certain; with the
+    community off, or once the first reactions are past, the learner's own pick and its
+    estimated propensity are logged."""
+    service = service_on(storage)
+    await fans(service, range(1, 9), "Jazz")
+    await fans(service, range(20, 25), "Rock")
+    low, high = service.dislike_reward, service.like_reward
+    probed = 0
+    for _ in range(REWEIGH_REACTIONS):
+        user = await storage.get_user(NEWCOMER)
+        mixture = service._newcomers.get(NEWCOMER)
+        suggestion = await service.recommend(NEWCOMER, "Pop", GUILD)
+        if user is None:  # the first /nowplaying made the table and kept the clusters
+            user = await storage.get_user(NEWCOMER)
+            mixture = service._newcomers[NEWCOMER]
+        assert user is not None
+        assert mixture is not None
+        counts = user.learner.visits.sum(axis=0), user.learner.reward_sum.sum(axis=0)
+        probe = probe_pick(mixture, *counts, low, high)
+        if probe is not None:
+            probed += 1
+            assert suggestion.action == service.genres[probe]
+            assert suggestion.propensity == 1.0
+        mid = next(ids)
+        await service.record(mid, suggestion, GUILD, 1)
+        assert (await service.feedback(mid, NEWCOMER, suggestion.action == "Rock")).applied
+    assert probed >= 3
+    logged = {r.message_id: r for r in await storage.recommendations_of(NEWCOMER)}
+    assert sum(r.propensity == 1.0 for r in logged.values()) >= probed
+    after = await service.recommend(NEWCOMER, "Pop", GUILD)  # past the first reactions
+    assert NEWCOMER not in service._newcomers
+    assert after.propensity is not None
+    assert after.propensity < 1.0
+
+    off = service_on(storage, community=False)
+    first = await off.recommend(NEWCOMER + 1, "Pop", GUILD)
+    assert NEWCOMER + 1 not in off._newcomers
+    assert first.propensity is not None
+    assert first.propensity < 1.0
