@@ -22,8 +22,8 @@ from bot.engine.learners.dyna.forgetting import REWARD_SUM, VISITS
 from bot.engine.population import random_populations
 from bot.engine.qlearning import DEFAULT_GENRES as G
 from bot.engine.server_sim import simulate_servers, summarise
+from tests.bot.engine.newcomer_counts import HIGH, LOW, own
 
-LOW, HIGH = -5.0, 10.0
 POP, ROCK, JAZZ, CLASSICAL, HIPHOP = range(5)
 
 
@@ -40,15 +40,6 @@ def fan(top: int, liked: float = 0.9, reactions: int = 20, tried: float = 0.2) -
 
 def two_camps(jazz: int = 8, rock: int = 4, loners: int = 0) -> list[MemberEvidence]:
     return [fan(JAZZ)] * jazz + [fan(ROCK)] * rock + [fan(HIPHOP)] * loners
-
-
-def own(counts: dict[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """A newcomer's per-genre reactions and reward sums from {genre: (likes, dislikes)}."""
-    n, total = np.zeros(5), np.zeros(5)
-    for g, (yes, no) in counts.items():
-        n[g] = yes + no
-        total[g] = yes * HIGH + no * LOW
-    return n, total
 
 
 def test_clusters_are_the_members_who_settled_on_one_genre() -> None:

@@ -12,8 +12,8 @@ from bot.engine.population import Group, Population
 from bot.engine.probing import PROBE_REACTIONS, SURE, information_ratio, probe_pick
 from bot.engine.qlearning import DEFAULT_GENRES as G
 from bot.engine.server_sim import Newcomers, simulate_servers
+from tests.bot.engine.newcomer_counts import HIGH, LOW, own
 
-LOW, HIGH = -5.0, 10.0
 POP, ROCK, JAZZ, CLASSICAL, HIPHOP = range(5)
 
 
@@ -30,14 +30,6 @@ def fan(
         share[bad] = 0.0
     yes = np.round(share * n)
     return MemberEvidence(n, yes * HIGH + (n - yes) * LOW)
-
-
-def own(counts: dict[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    n, total = np.zeros(5), np.zeros(5)
-    for g, (yes, no) in counts.items():
-        n[g] = yes + no
-        total[g] = yes * HIGH + no * LOW
-    return n, total
 
 
 def two_camps():
