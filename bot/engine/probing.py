@@ -52,9 +52,11 @@ def information_ratio(
     reward_sum: np.ndarray,
     low: float,
     high: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(Δ, g) per genre for a newcomer with these reactions and reward sums per genre."""
-    w = cluster_weights(mixture, reactions, reward_sum, low, high)
+    """(Δ, g) per genre for a newcomer with these reactions and reward sums per genre;
+    ``weights``: their :func:`~bot.engine.community.cluster_weights`, when already known."""
+    w = cluster_weights(mixture, reactions, reward_sum, low, high) if weights is None else weights
     a, b = component_betas(mixture, reactions, reward_sum, low, high)
     rng = np.random.default_rng(PROBE_SEED)
     component = rng.choice(w.size, size=PROBE_DRAWS, p=w)
@@ -63,7 +65,8 @@ def information_ratio(
     mean = theta.mean(axis=0)
     delta = theta.max(axis=1).mean() - mean
     gain = np.zeros(mean.size)
-    for j in np.unique(best):
+    # not np.unique: on the bot's event loop its first call imports numpy.ma (50 ms)
+    for j in np.flatnonzero(np.bincount(best, minlength=mean.size)):
         given = theta[best == j].mean(axis=0)  # P(👍) per genre, given that j is the best
         gain += (best == j).mean() * _bernoulli_kl(given, mean)
     return delta, gain
@@ -81,9 +84,10 @@ def probe_pick(
     choice stands)."""
     if float(np.sum(reactions)) >= PROBE_REACTIONS:
         return None
-    if cluster_weights(mixture, reactions, reward_sum, low, high)[:-1].max() >= SURE:
+    w = cluster_weights(mixture, reactions, reward_sum, low, high)
+    if w[:-1].max() >= SURE:
         return None
-    delta, gain = information_ratio(mixture, reactions, reward_sum, low, high)
+    delta, gain = information_ratio(mixture, reactions, reward_sum, low, high, w)
     return int((delta**2 / np.maximum(gain, 1e-12)).argmin())
 
 
