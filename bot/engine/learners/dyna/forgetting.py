@@ -86,11 +86,20 @@ def evidence_of_fall(
 
 
 def evidence_of_fall_scalar(al: float, be: float, x: float, cfg: ChangeConfig) -> float:
-    """:func:`evidence_of_fall` for one listener, on floats."""
-    m = al / (al + be)
+    """:func:`evidence_of_fall` for one listener, on floats.
+
+    For a 👍 (x = 1) or a 👎 (x = 0) the Beta-binomial predictive is the Beta mean,
+    B(α + 1, β) / B(α, β) = α / (α + β), so the six log Γ become one log (the same value
+    up to rounding); the bot's other rewards take the general form.
+    """
+    t = al + be
+    m1 = max(al / t - cfg.drop, cfg.floor)
+    if x == 1.0:
+        return math.log(m1) - math.log(al / t)
+    if x == 0.0:
+        return math.log1p(-m1) - math.log(be / t)
     lg = math.lgamma
-    log_model = lg(al + x) + lg(be + 1.0 - x) - lg(al + be + 1.0) - lg(al) - lg(be) + lg(al + be)
-    m1 = max(m - cfg.drop, cfg.floor)
+    log_model = lg(al + x) - lg(al) + lg(be + 1.0 - x) - lg(be) - math.log(t)
     return x * math.log(m1) + (1.0 - x) * math.log1p(-m1) - log_model
 
 
