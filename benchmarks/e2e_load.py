@@ -597,6 +597,7 @@ class Config:
     procs: list[int] | None = None
     repeat: int = 1
     profile: Path | None = None  # run both bots under benchmarks/cpu_profile.py, write here
+    learner_speed: bool = True  # end with train_speed.py's figures for the default learner
 
 
 async def warm_up(
@@ -1062,6 +1063,21 @@ def print_targets(
         )
 
 
+def print_learner_speed(*, smoke: bool) -> None:
+    """train_speed.py's figures for the default learner, measured here after the load (the
+    bots have stopped), so the one command reports them with the floor and the scaling."""
+    from train_speed import SIMULATE_EPISODES, learner_speed
+
+    print("\n== the default learner's speed (train_speed.py, pop_lover, per CPU second) ==")
+    if smoke:  # proves it runs; a few hundred steps are no measurement
+        speed = learner_speed(steps=2_000, dyna_steps=200, repeat=1, simulate_episodes=200)
+        print(f"  (smoke: {speed.dyna:,.0f} dyna steps/s; not a measurement)")
+        return
+    speed = learner_speed()
+    print("\n".join(speed.lines()))
+    print(f"  (best of 3; the /simulate line is one {SIMULATE_EPISODES:,}-step chain)")
+
+
 # --------------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> Config:
     parser = argparse.ArgumentParser(
@@ -1099,6 +1115,11 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         "--scaling",
         default="50,200,800,1600",
         help="user counts for the scaling runs (comma list; empty for none)",
+    )
+    parser.add_argument(
+        "--no-learner-speed",
+        action="store_true",
+        help="skip the default learner's speed (train_speed.py's figures, after the load)",
     )
     parser.add_argument("--poll-ms", type=float, default=2.0, help="database poll interval")
     parser.add_argument("--seed", type=int, default=1)
@@ -1160,6 +1181,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         floor=not args.no_floor,
         durable_floor=args.durable_floor,
         profile=args.profile,
+        learner_speed=not args.no_learner_speed,
     )
     if args.db or args.procs:
         cfg.dbs = (args.db or "sqlite,pg").split(",")
@@ -1216,6 +1238,8 @@ async def main_async(cfg: Config) -> int:
             print(f"  (qtune/floor CPU per interaction here: ×{ratio(q, f):.2f})")
     else:
         print_summary(ordered, cfg.users)
+    if cfg.learner_speed:
+        print_learner_speed(smoke=cfg.smoke)
     if cfg.profile is not None:
         print_profiles(cfg.profile, ordered)
     if cfg.json_path is not None:

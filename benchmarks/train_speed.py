@@ -20,7 +20,10 @@ All runs train pop_lover with the seed's parameters, in one process:
 Each is timed ``--repeat`` times and the best time is kept. Rates are per second of
 CPU time of this process (``time.process_time``), which other jobs on a shared machine
 barely disturb; the wall-clock rates are printed too. Everything here is single-threaded.
-Targets: run_chain ≥ 5×, train_batch ≥ 50×, dyna's run_chain ≥ 0.5× (issue 14).
+Targets: run_chain ≥ 5×, train_batch ≥ 50×, dyna's run_chain ≥ 0.5× and a
+100,000-step ``/simulate`` (dyna's ``run_chain`` on pop_lover) under 2 s of CPU (issue 14).
+:func:`learner_speed` is the part about the default learner; ``e2e_load.py`` prints it too,
+so one command reports the floor ratio, the scaling table and the learner's speed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -43,6 +47,8 @@ GENRES = ["Pop", "Rock", "Jazz", "Classical", "HipHop"]
 CHAIN_TARGET = 5.0
 BATCH_TARGET = 50.0
 DYNA_TARGET = 0.5
+SIMULATE_EPISODES = 100_000  # the most /simulate allows
+SIMULATE_TARGET_S = 2.0
 
 
 def reference_chain(steps: int, seed: int) -> float:
@@ -106,6 +112,55 @@ def best_time(run: Callable[[], float], repeat: int) -> tuple[float, float, floa
     return cpu, wall, value
 
 
+@dataclass(frozen=True)
+class LearnerSpeed:
+    """The default learner's speed against the seed-style loop, measured side by side."""
+
+    reference: float  # steps per CPU second
+    dyna: float  # steps per CPU second
+    simulate_s: float  # CPU seconds of one SIMULATE_EPISODES-step run_chain
+
+    @property
+    def ratio(self) -> float:
+        return self.dyna / self.reference
+
+    def lines(self) -> list[str]:
+        return [
+            f"  reference (seed-style loop) {self.reference:>11,.0f} steps/s",
+            f"  run_chain (dyna, default)   {self.dyna:>11,.0f} steps/s",
+            ratio_line("dyna run_chain / reference", self.ratio, DYNA_TARGET),
+            simulate_line(self.simulate_s),
+        ]
+
+
+def ratio_line(label: str, ratio: float, target: float) -> str:
+    verdict = "met" if ratio >= target else "MISSED"
+    return f"  {label:<26} = {ratio:6.2f}×  (target ≥ {target:g}×: {verdict})"
+
+
+def simulate_line(seconds: float) -> str:
+    verdict = "met" if seconds < SIMULATE_TARGET_S else "MISSED"
+    return (
+        f"  a {SIMULATE_EPISODES:,}-step /simulate (dyna): {seconds:.2f} s of CPU "
+        f"(target < {SIMULATE_TARGET_S:g} s: {verdict})"
+    )
+
+
+def learner_speed(
+    steps: int = 200_000,
+    dyna_steps: int = 20_000,
+    repeat: int = 3,
+    seed: int = 0,
+    simulate_episodes: int = SIMULATE_EPISODES,
+) -> LearnerSpeed:
+    """The reference loop and dyna's chain, best CPU time of ``repeat`` each, and one
+    ``/simulate``-sized dyna chain (best of ``repeat`` too)."""
+    ref = best_time(lambda: reference_chain(steps, seed), repeat)[0]
+    dyna = best_time(lambda: dyna_chain(dyna_steps, seed), repeat)[0]
+    sim = best_time(lambda: dyna_chain(simulate_episodes, seed), repeat)[0]
+    return LearnerSpeed(steps / ref, dyna_steps / dyna, sim)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=200_000, help="steps of the single chains")
@@ -151,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         ("train_batch / reference", batch / ref, BATCH_TARGET),
         ("dyna run_chain / reference", dyna / ref, DYNA_TARGET),
     ):
-        verdict = "met" if ratio >= target else "MISSED"
-        print(f"  {label:<26} = {ratio:6.2f}×  (target ≥ {target:g}×: {verdict})")
+        print(ratio_line(label, ratio, target))
+    sim = best_time(lambda: dyna_chain(SIMULATE_EPISODES, args.seed), args.repeat)[0]
+    print(simulate_line(sim))
     return 0
 
 
