@@ -24,7 +24,8 @@ and its ratio are printed side by side; the order alternates between levels.
 ``--durable-floor`` adds a third bot, ``floor_bot.py --durable``: the floor plus the least a
 bot must do to keep what qtune keeps (a Q-table per member, each suggestion and each reward
 committed to SQLite with ``synchronous=FULL``), so qtune's own overhead can be told from the
-cost of durable storage itself.
+cost of durable storage itself. ``--seed-learner`` adds qtune with ``QTUNE_LEARNER=seed``
+(the deck's ε-greedy table), so what the default learner costs shows beside the rest.
 
 Where users are. The fake sends Discord's rate-limit headers (``tests/fakediscord/ratelimit``),
 so discord.py queues as against Discord: a bot may add 1 reaction per 0.25 s per channel, so
@@ -96,6 +97,8 @@ from tests.harness.process import OUTPUT
 
 FLOOR_BOT = Path(__file__).with_name("floor_bot.py")
 DURABLE = "floor+db"  # floor_bot.py --durable: the floor that also stores
+SEED_KIND = "qtune-seed"  # qtune with QTUNE_LEARNER=seed: what the default learner adds
+QTUNE_KINDS = ("qtune", SEED_KIND)
 CPU_PROFILE = Path(__file__).with_name("cpu_profile.py")
 OWN_REACTIONS = [THUMBS_UP, THUMBS_DOWN]
 GENRES_TYPED = ("pop", "rock", "jazz", "classical", "hip hop", "HipHop", "Rock")
@@ -593,6 +596,7 @@ class Config:
     guilds: int = 20
     floor: bool = True
     durable_floor: bool = False  # also floor_bot.py --durable (DURABLE)
+    seed_learner: bool = False  # also qtune with the seed learner (SEED_KIND)
     dbs: list[str] | None = None  # --db/--procs: the database comparison (e2e_backends.py)
     procs: list[int] | None = None
     repeat: int = 1
@@ -652,7 +656,7 @@ async def run_phase(
         # The wait for the next loop-lag window is idle time: the bot's baseline CPU. The
         # floor logs no loop lag; it idles 2 s instead.
         idle_from, idle_cpu = time.monotonic(), cpu_seconds(bot.pid)
-        if result.bot == "qtune":
+        if result.bot in QTUNE_KINDS:
             window_start = await log.next_lag_window(time.monotonic())
         else:
             await asyncio.sleep(2.0)
@@ -736,9 +740,11 @@ async def run_level(
     results: list[PhaseResult] = []
     async with FakeDiscord(rate_limits=RateLimits()) as fake:
         channels = spread(fake, cfg, users)
-        env = load_environment(fake, tmp / "qtune.sqlite3", cfg.extra_env)
+        extra = {**cfg.extra_env, "QTUNE_LEARNER": "seed"} if kind == SEED_KIND else cfg.extra_env
+        env = load_environment(fake, tmp / "qtune.sqlite3", extra)
         command = {
             "qtune": cfg.bot_command,
+            SEED_KIND: cfg.bot_command,
             "floor": [sys.executable, str(FLOOR_BOT)],
             DURABLE: [sys.executable, str(FLOOR_BOT), "--durable"],
         }[kind]
@@ -820,11 +826,11 @@ async def run_level(
         else:
             print(f"  bot stopped by SIGTERM in {stop_s:.1f} s, exit code 0")
         for res in results:
-            if not cfg.align and kind == "qtune":
+            if not cfg.align and kind in QTUNE_KINDS:
                 res.loop_lag_ms = log.lag_overall_ms or log.lag_total_ms
                 res.loop_lag_scope = "whole run"
             res.rss_life_kib = life if res.rss_peak_is_phase else res.rss_peak_kib
-        if results and not cfg.align and kind == "qtune":
+        if results and not cfg.align and kind in QTUNE_KINDS:
             lag = fmt_ms(results[0].loop_lag_ms)
             print(f"  bot event-loop lag, max over the whole run (start-up included): {lag}")
     if not cfg.keep:
@@ -970,13 +976,13 @@ def behind(r: PhaseResult) -> bool:
 def print_summary(results: list[PhaseResult], headline: int) -> None:
     print("\n== scaling (users spread over channels and guilds; Discord's rate limits) ==")
     print(
-        "  users  bot       phase     chans  offered/s  done/s   p50 ms   p99 ms  👍👎 p99  "
+        "  users  bot         phase     chans  offered/s  done/s   p50 ms   p99 ms  👍👎 p99  "
         "t/o  429  bot CPU  ms/int  peak RSS"
     )
     for r in results:
         cpu = "n/a" if r.bot_cpu is None else f"{r.bot_cpu:.0%}"
         print(
-            f"  {r.users:5d}  {r.bot:8s}  {r.name:8s} {r.channels:5d}  {r.offered_per_s:9.0f}  "
+            f"  {r.users:5d}  {r.bot:10s}  {r.name:8s} {r.channels:5d}  {r.offered_per_s:9.0f}  "
             f"{r.throughput:6.1f}  {r.p(50):7.1f}  {r.p(99):7.1f}  "
             f"{r.p(99, 'completions_ms'):8.0f}  {r.timeouts:3d}  {r.rate_limited:3d}  "
             f"{cpu:>7s}  {r.cpu_per_interaction_ms:6.2f}  {mib(r.rss_peak_kib):>9s}"
@@ -1012,6 +1018,18 @@ def print_summary(results: list[PhaseResult], headline: int) -> None:
             print(
                 f"  {q.users:5d}  {d.cpu_per_interaction_ms:15.2f}  {over_floor}  "
                 f"{ratio(q, d):16.2f}"
+            )
+    seeded = [
+        (plain[(n, "qtune")], plain[(n, SEED_KIND)]) for n in levels if (n, SEED_KIND) in plain
+    ]
+    if seeded:
+        print("\n== qtune with the seed learner (QTUNE_LEARNER=seed), same load, same run ==")
+        print("  users  seed ms/int  p99 ms  👍👎 p99  bot CPU  qtune / qtune with seed")
+        for q, sd in seeded:
+            cpu = "n/a" if sd.bot_cpu is None else f"{sd.bot_cpu:.0%}"
+            print(
+                f"  {q.users:5d}  {sd.cpu_per_interaction_ms:11.2f}  {sd.p(99):6.1f}  "
+                f"{sd.p(99, 'completions_ms'):8.0f}  {cpu:>7s}  {ratio(q, sd):23.2f}"
             )
     qtune = [r for r in results if r.name == "plain" and r.bot == "qtune"]
     first = next((r for r in qtune if saturated(r)), None)
@@ -1112,6 +1130,11 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         help="also run the floor that stores what qtune stores (floor_bot.py --durable)",
     )
     parser.add_argument(
+        "--seed-learner",
+        action="store_true",
+        help="also run qtune with QTUNE_LEARNER=seed, so the default learner's cost shows",
+    )
+    parser.add_argument(
         "--scaling",
         default="50,200,800,1600",
         help="user counts for the scaling runs (comma list; empty for none)",
@@ -1180,6 +1203,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         guilds=args.guilds,
         floor=not args.no_floor,
         durable_floor=args.durable_floor,
+        seed_learner=args.seed_learner,
         profile=args.profile,
         learner_speed=not args.no_learner_speed,
     )
@@ -1217,6 +1241,7 @@ async def main_async(cfg: Config) -> int:
     levels = [cfg.users] + [n for n in cfg.levels if n != cfg.users]
     for number, users in enumerate(levels):
         kinds = (["floor"] if cfg.floor else []) + ([DURABLE] if cfg.durable_floor else [])
+        kinds += [SEED_KIND] if cfg.seed_learner else []
         kinds.append("qtune")
         if number % 2:
             kinds.reverse()  # alternate who runs first, so a drifting machine favours neither
@@ -1227,7 +1252,7 @@ async def main_async(cfg: Config) -> int:
             results += await run_level(cfg, users, with_sim=with_sim, rng=load, kind=kind)
     # The scaling runs in increasing order; the headline's /simulate phase stays with it.
     wanted = sorted(set(cfg.levels) | {cfg.users})
-    order = {"floor": 0, DURABLE: 1, "qtune": 2}
+    order = {"floor": 0, DURABLE: 1, SEED_KIND: 2, "qtune": 3}
     ordered = sorted(
         (r for r in results if r.level in wanted), key=lambda r: (r.level, order[r.bot])
     )
