@@ -1215,7 +1215,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         cfg.users, cfg.rounds, cfg.period = 10, 2, 0.5
         cfg.sim_users, cfg.sim_episodes, cfg.sim_grace = 2, 200, 60.0
         cfg.levels, cfg.align, cfg.smoke = [], False, True
-        cfg.durable_floor = cfg.floor  # every bot kind runs, so CI sees each one start
+        cfg.durable_floor = cfg.seed_learner = cfg.floor  # CI sees every bot kind start
     for name in ("users", "rounds", "sim_episodes"):
         if getattr(cfg, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
