@@ -118,7 +118,8 @@ class LearnerSpeed:
 
     reference: float  # steps per CPU second
     dyna: float  # steps per CPU second
-    simulate_s: float  # CPU seconds of one SIMULATE_EPISODES-step run_chain
+    simulate_s: float  # CPU seconds of one run_chain of ``simulate_episodes`` steps
+    simulate_episodes: int = SIMULATE_EPISODES
 
     @property
     def ratio(self) -> float:
@@ -129,7 +130,7 @@ class LearnerSpeed:
             f"  reference (seed-style loop) {self.reference:>11,.0f} steps/s",
             f"  run_chain (dyna, default)   {self.dyna:>11,.0f} steps/s",
             ratio_line("dyna run_chain / reference", self.ratio, DYNA_TARGET),
-            simulate_line(self.simulate_s),
+            simulate_line(self.simulate_s, self.simulate_episodes),
         ]
 
 
@@ -138,10 +139,13 @@ def ratio_line(label: str, ratio: float, target: float) -> str:
     return f"  {label:<26} = {ratio:6.2f}×  (target ≥ {target:g}×: {verdict})"
 
 
-def simulate_line(seconds: float) -> str:
+def simulate_line(seconds: float, episodes: int = SIMULATE_EPISODES) -> str:
+    """The /simulate figure; the 2 s target is for the largest /simulate only."""
+    if episodes != SIMULATE_EPISODES:
+        return f"  a {episodes:,}-step /simulate (dyna): {seconds:.2f} s of CPU"
     verdict = "met" if seconds < SIMULATE_TARGET_S else "MISSED"
     return (
-        f"  a {SIMULATE_EPISODES:,}-step /simulate (dyna): {seconds:.2f} s of CPU "
+        f"  a {episodes:,}-step /simulate (dyna): {seconds:.2f} s of CPU "
         f"(target < {SIMULATE_TARGET_S:g} s: {verdict})"
     )
 
@@ -158,7 +162,7 @@ def learner_speed(
     ref = best_time(lambda: reference_chain(steps, seed), repeat)[0]
     dyna = best_time(lambda: dyna_chain(dyna_steps, seed), repeat)[0]
     sim = best_time(lambda: dyna_chain(simulate_episodes, seed), repeat)[0]
-    return LearnerSpeed(steps / ref, dyna_steps / dyna, sim)
+    return LearnerSpeed(steps / ref, dyna_steps / dyna, sim, simulate_episodes)
 
 
 def main(argv: list[str] | None = None) -> int:
