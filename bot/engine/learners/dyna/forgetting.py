@@ -34,6 +34,14 @@ change from 306 / 300 to 280 / 294 and generated stuck runs from 2.0 / 2.6 % to 
 at generated regret@1000 324 / 283 against 295 / 271; τ = 300 reached 270 / 282 at 362 / 340.
 The current favourite, whose stale evidence keeps most unrecovered runs on it, is exactly
 what such a fade spares.
+
+Why an alarm keeps 5 % and 10 %, not nothing: measured on 2026-12-02 (200 seeds, profile
+seed 2026), keeping nothing followed change better (random drift listeners 306 -> 256,
+pop_lover -> jazz_enthusiast 216 -> 166) but every false alarm then wiped a stationary
+listener: built-ins' regret@1000 101 -> 169 (stuck runs 0.2 % -> 3.6 %), generated 295 ->
+339 (6.6 %). Thresholds 3.5, 4 and 6 with nothing kept gave 274, 267 and 287. Forgetting
+hard would need a way back from a false alarm (the old counts kept until the data since the
+alarm choose between them), which is another memory plane: a storage format change.
 """
 
 from __future__ import annotations
