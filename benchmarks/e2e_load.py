@@ -26,6 +26,8 @@ bot must do to keep what qtune keeps (a Q-table per member, each suggestion and 
 committed to SQLite with ``synchronous=FULL``), so qtune's own overhead can be told from the
 cost of durable storage itself. ``--seed-learner`` adds qtune with ``QTUNE_LEARNER=seed``
 (the deck's ε-greedy table), so what the default learner costs shows beside the rest.
+Every user of a level is new unless ``--history N`` first gives each one N untimed rounds:
+then the phase measures regulars, past a newcomer's probe and community re-weighing.
 
 Where users are. The fake sends Discord's rate-limit headers (``tests/fakediscord/ratelimit``),
 so discord.py queues as against Discord: a bot may add 1 reaction per 0.25 s per channel, so
@@ -602,6 +604,7 @@ class Config:
     repeat: int = 1
     profile: Path | None = None  # run both bots under benchmarks/cpu_profile.py, write here
     learner_speed: bool = True  # end with train_speed.py's figures for the default learner
+    history: int = 0  # untimed rounds every user does first (--history): regulars, not newcomers
 
 
 async def warm_up(
@@ -622,6 +625,28 @@ async def warm_up(
         count_commits=False,
     )
     await asyncio.wait_for(phase.run(), 60)
+
+
+async def give_history(
+    fake: FakeDiscord, bot: BotProcess, cfg: Config, users: int, base: int, channels: Sequence[int]
+) -> None:
+    """``cfg.history`` untimed rounds for the users the phase then measures (same ids, same
+    pace), so they arrive as regulars: past a newcomer's probe (5 reactions) and community
+    re-weighing (20). Without it every member of the benchmark is new."""
+    result = PhaseResult(level=0, name="history", users=users, rounds=cfg.history)
+    phase = Phase(
+        fake,
+        bot,
+        CommitWatcher(Path("/nonexistent"), 1.0),
+        result,
+        period=cfg.period,
+        rng=random.Random(1),
+        user_base=base,
+        channels=channels,
+        count_commits=False,
+    )
+    await asyncio.wait_for(phase.run(), cfg.history * cfg.period * 4 + 60)
+    print(f"  history: {cfg.history} untimed rounds for each of {users} users")
 
 
 def spread(fake: FakeDiscord, cfg: Config, users: int) -> list[int]:
@@ -769,6 +794,8 @@ async def run_level(
             watcher.start()
             await warm_up(fake, bot, min(users, 20), 700_000_000_000_000_000, channels)
             base = 710_000_000_000_000_000
+            if cfg.history:
+                await give_history(fake, bot, cfg, users, base, channels)
             plain = PhaseResult(
                 level=users,
                 name="plain",
@@ -1135,6 +1162,13 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         help="also run qtune with QTUNE_LEARNER=seed, so the default learner's cost shows",
     )
     parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="untimed rounds every user does before a level is measured (regulars; default 0)",
+    )
+    parser.add_argument(
         "--scaling",
         default="50,200,800,1600",
         help="user counts for the scaling runs (comma list; empty for none)",
@@ -1206,6 +1240,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         seed_learner=args.seed_learner,
         profile=args.profile,
         learner_speed=not args.no_learner_speed,
+        history=args.history,
     )
     if args.db or args.procs:
         cfg.dbs = (args.db or "sqlite,pg").split(",")
