@@ -607,24 +607,38 @@ class Config:
     history: int = 0  # untimed rounds every user does first (--history): regulars, not newcomers
 
 
-async def warm_up(
-    fake: FakeDiscord, bot: BotProcess, n: int, base: int, channels: Sequence[int]
+async def untimed_rounds(
+    fake: FakeDiscord,
+    bot: BotProcess,
+    users: int,
+    rounds: int,
+    *,
+    period: float,
+    base: int,
+    channels: Sequence[int],
+    within: float,
 ) -> None:
-    """A few untimed interactions: the first ones pay for lazy imports and caches."""
-    result = PhaseResult(level=0, name="warm-up", users=n, rounds=1)
-    watcher = CommitWatcher(Path("/nonexistent"), 1.0)
+    """``rounds`` unmeasured rounds for ``users`` users from id ``base`` (no commit watcher,
+    no results kept): the warm-up and ``--history``."""
     phase = Phase(
         fake,
         bot,
-        watcher,
-        result,
-        period=0.2,
+        CommitWatcher(Path("/nonexistent"), 1.0),
+        PhaseResult(level=0, name="untimed", users=users, rounds=rounds),
+        period=period,
         rng=random.Random(0),
         user_base=base,
         channels=channels,
         count_commits=False,
     )
-    await asyncio.wait_for(phase.run(), 60)
+    await asyncio.wait_for(phase.run(), within)
+
+
+async def warm_up(
+    fake: FakeDiscord, bot: BotProcess, n: int, base: int, channels: Sequence[int]
+) -> None:
+    """A few untimed interactions: the first ones pay for lazy imports and caches."""
+    await untimed_rounds(fake, bot, n, 1, period=0.2, base=base, channels=channels, within=60)
 
 
 async def give_history(
@@ -632,20 +646,13 @@ async def give_history(
 ) -> None:
     """``cfg.history`` untimed rounds for the users the phase then measures (same ids, same
     pace), so they arrive as regulars: past a newcomer's probe (5 reactions) and community
-    re-weighing (20). Without it every member of the benchmark is new."""
-    result = PhaseResult(level=0, name="history", users=users, rounds=cfg.history)
-    phase = Phase(
-        fake,
-        bot,
-        CommitWatcher(Path("/nonexistent"), 1.0),
-        result,
-        period=cfg.period,
-        rng=random.Random(1),
-        user_base=base,
-        channels=channels,
-        count_commits=False,
-    )
-    await asyncio.wait_for(phase.run(), cfg.history * cfg.period * 4 + 60)
+    re-weighing (20). Without it every member of the benchmark is new. The time allowed is
+    4× the rounds' length, so a saturated bot that falls behind still gets through."""
+    within = cfg.history * cfg.period * 4 + 60
+    await untimed_rounds(
+        fake, bot, users, cfg.history, period=cfg.period, base=base, channels=channels,
+        within=within,
+    )  # fmt: skip
     print(f"  history: {cfg.history} untimed rounds for each of {users} users")
 
 
@@ -1113,14 +1120,16 @@ def print_learner_speed(*, smoke: bool) -> None:
     bots have stopped), so the one command reports them with the floor and the scaling."""
     from train_speed import SIMULATE_EPISODES, learner_speed
 
+    repeat = 3
+
     print("\n== the default learner's speed (train_speed.py, pop_lover, per CPU second) ==")
     if smoke:  # proves it runs; a few hundred steps are no measurement
         speed = learner_speed(steps=2_000, dyna_steps=200, repeat=1, simulate_episodes=200)
         print(f"  (smoke: {speed.dyna:,.0f} dyna steps/s; not a measurement)")
         return
-    speed = learner_speed()
+    speed = learner_speed(repeat=repeat)
     print("\n".join(speed.lines()))
-    print(f"  (best of 3; the /simulate line is one {SIMULATE_EPISODES:,}-step chain)")
+    print(f"  (best of {repeat}; the /simulate line is one {SIMULATE_EPISODES:,}-step chain)")
 
 
 # --------------------------------------------------------------------------- main
@@ -1254,6 +1263,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     for name in ("users", "rounds", "sim_episodes"):
         if getattr(cfg, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if cfg.history < 0:
+        parser.error("--history must be at least 0")
     if not 0 < cfg.period <= 60 or cfg.sim_users < 0 or cfg.sim_episodes > MAX_EPISODES:
         parser.error("--period must be in (0, 60], --sim-users >= 0, --sim-episodes <= 100000")
     return cfg
